@@ -1,0 +1,47 @@
+# The course in two commands:  `make lab`  and  `make test`.
+# Both run the set-up first; it is idempotent (a second run takes seconds).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8888
+
+# The Hub is never needed: the course models are built locally (helpers prepare).
+# Set before Python starts, so transformers never waits on a Hub lookup.
+# To use a hub id (COURSE_MODEL=org/name) on a networked machine:  make lab HF_HUB_OFFLINE=0
+HF_HUB_OFFLINE ?= 1
+export HF_HUB_OFFLINE
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup lab test test-fast exercises bench clean-models help
+
+help:
+	@echo "make lab    - set up, then start JupyterLab on the notebooks"
+	@echo "make test   - set up, then run the whole test suite"
+	@echo "make setup  - create .venv, install the pins, prepare the course models"
+	@echo "make bench  - benchmark notebooks, loading and decoding (writes BENCHMARK.md)"
+
+setup: $(VENV)/.installed
+	$(PY) -m helpers prepare
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs only when the pins or the package metadata change.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+lab: setup
+	@echo "Starting JupyterLab; open the URL with the token printed below."
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
+		--ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks
+
+test: setup
+	$(PY) -m helpers exercises build --check
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m helpers.bench

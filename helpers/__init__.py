@@ -1,0 +1,21 @@
+"""Small helpers for the course: one module per concern, each readable in one sitting.
+
+* ``helpers.models``      - where the course models live, ``prepare``, ``resolve_model``
+* ``helpers.device``      - ``best_device()``, ``best_dtype()``
+* ``helpers.diagnostics`` - ``environment_report()``, ``describe(model)``
+* ``helpers.checking``    - the ``q1.check() / hint() / solution()`` machinery
+* ``helpers.exercises``   - build exercise notebooks from solutions, reset a copy
+* ``helpers.grader``      - grade submitted notebooks (``python -m helpers grade``)
+
+None of them hides the API the course teaches: the notebooks call
+``AutoModelForCausalLM.from_pretrained(...)`` themselves.
+"""
+
+from .device import best_device, best_dtype
+from .diagnostics import describe, environment_report
+from .models import CourseSetupError, model_path, models_dir, prepare, resolve_model
+
+__all__ = [
+    "best_device", "best_dtype", "describe", "environment_report",
+    "CourseSetupError", "model_path", "models_dir", "prepare", "resolve_model",
+]

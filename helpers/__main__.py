@@ -1,0 +1,75 @@
+"""Command line: ``python -m helpers <command>``.
+
+  prepare [NAME ...] [--force]     build/verify the offline course models
+  env                              print the environment report
+  resolve [NAME]                   print what a model name resolves to
+  exercises build [--check]        write exercises/ from solutions/
+  exercises reset NN [--to PATH]   a fresh copy of an exercise for a learner
+  grade PATH ... [--timeout S] [--jobs N] [--report FILE.json|FILE.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="build the offline course models (idempotent)")
+    p.add_argument("names", nargs="*", help="course model names (default: all)")
+    p.add_argument("--force", action="store_true", help="rebuild even if present and verified")
+
+    sub.add_parser("env", help="print the environment report")
+
+    p = sub.add_parser("resolve", help="print what a model name resolves to")
+    p.add_argument("name", nargs="?")
+
+    p = sub.add_parser("exercises", help="build or reset exercise notebooks")
+    ex = p.add_subparsers(dest="action", required=True)
+    b = ex.add_parser("build", help="write exercises/ from solutions/")
+    b.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
+    r = ex.add_parser("reset", help="copy a fresh exercise notebook for a learner")
+    r.add_argument("lesson", help="lesson number, e.g. 01")
+    r.add_argument("--to", help="destination (default: exercises/NN_topic-fresh-N.ipynb)")
+
+    g = sub.add_parser("grade", help="grade submitted exercise notebooks")
+    g.add_argument("paths", nargs="+", help="notebooks or folders of notebooks")
+    g.add_argument("--timeout", type=float, default=120, help="seconds per cell (default 120)")
+    g.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel")
+    g.add_argument("--report", help="write the report to FILE.json or FILE.csv")
+    g.add_argument("--max-output", type=float, default=1.0, help="MB of output kept per notebook")
+
+    args = parser.parse_args(argv)
+
+    from .models import CourseSetupError
+
+    try:
+        if args.command == "prepare":
+            from .models import prepare
+            prepare(args.names or None, force=args.force)
+        elif args.command == "env":
+            from .diagnostics import environment_report
+            environment_report()
+        elif args.command == "resolve":
+            from .models import resolve_model
+            print(resolve_model(args.name))
+        elif args.command == "exercises":
+            from . import exercises
+            if args.action == "build":
+                return exercises.build_all(check=args.check)
+            print(exercises.reset(args.lesson, args.to))
+        elif args.command == "grade":
+            from . import grader
+            return grader.main(args)
+    except CourseSetupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Exercise questions that check themselves: ``q1.check()``, ``q1.hint()``, ``q1.solution()``.
+
+A lesson's questions live in ``helpers/checks/lessonNN.py``. Each question names
+the variables the learner must define (for example ``model_bf16``) and a check
+function that receives their values. In the notebook::
+
+    model_bf16 = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16)
+    q1.check()      # reads `model_bf16` from the notebook and checks it
+
+Outcomes: ``correct``; ``incorrect`` with a message that says what to fix (never
+the expected value); ``not_attempted`` while a variable is missing or still the
+placeholder ``____``; ``skipped`` when the question needs hardware this machine
+lacks (a GPU). Results render coloured in Jupyter and as plain text elsewhere.
+
+``q1.check()`` finds the notebook's variables in the globals of the code that
+called it (the notebook's namespace). The grader calls ``evaluate(namespace)``
+directly, with a freshly imported copy of these modules.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+CORRECT, INCORRECT, NOT_ATTEMPTED, SKIPPED = "correct", "incorrect", "not_attempted", "skipped"
+
+
+class Placeholder:
+    """The blank ``____`` in an exercise cell: replace it with your answer."""
+
+    _is_course_placeholder = True
+
+    def __repr__(self) -> str:
+        return "____"
+
+
+____ = Placeholder()
+
+
+def is_placeholder(value) -> bool:
+    """True for ``____`` (duck-typed, so a re-imported copy of this module agrees)."""
+    return getattr(type(value), "_is_course_placeholder", False) is True
+
+
+class Incorrect(Exception):
+    """Raised by a check function to reject an answer; the message says what to fix."""
+
+
+def expect(condition, message: str) -> None:
+    """Reject the answer with ``message`` unless ``condition`` is true."""
+    if not condition:
+        raise Incorrect(message)
+
+
+def as_dtype(value) -> torch.dtype | None:
+    """``torch.bfloat16`` for ``torch.bfloat16`` or ``"bfloat16"``/``"torch.bfloat16"``; else None."""
+    if isinstance(value, torch.dtype):
+        return value
+    if isinstance(value, str):
+        found = getattr(torch, value.removeprefix("torch."), None)
+        return found if isinstance(found, torch.dtype) else None
+    return None
+
+
+@dataclass
+class Result:
+    """The outcome of checking one question."""
+
+    question: str
+    status: str
+    message: str = ""
+
+    _STYLE = {
+        CORRECT: ("#1b7f3b", "#e8f5ec", "Correct"),
+        INCORRECT: ("#b42318", "#fdecea", "Incorrect"),
+        NOT_ATTEMPTED: ("#8a6d00", "#fff8e1", "Not attempted yet"),
+        SKIPPED: ("#475467", "#f2f4f7", "Skipped"),
+    }
+
+    def __str__(self) -> str:
+        label = self._STYLE.get(self.status, (None, None, self.status))[2]
+        return f"{self.question}: {label}" + (f" - {self.message}" if self.message else "")
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        fg, bg, label = self._STYLE.get(self.status, ("#000", "#fff", self.status))
+        msg = f": {html.escape(self.message)}" if self.message else ""
+        return (f'<div style="color:{fg};background:{bg};padding:6px 10px;border-left:4px solid {fg}">'
+                f"<b>{html.escape(self.question)}: {label}</b>{msg}</div>")
+
+
+def _show(obj) -> None:
+    """Display rich output in Jupyter, plain text in a terminal."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+        if get_ipython() is not None:
+            display(obj)
+            return
+    except ImportError:
+        pass
+    print(obj)
+
+
+class Question:
+    """One exercise question.
+
+    * ``name`` - ``"q1"``; ``title`` - a short description;
+    * ``answers`` - the variable names the learner defines;
+    * ``checker`` - a function taking those variables as keyword arguments; it
+      returns normally when the answer is right and raises :class:`Incorrect`
+      (via :func:`expect`) when it is not;
+    * ``hints`` - staged hints, shown by ``hint()``, ``hint(2)``, ...;
+    * ``notebook`` - the solution notebook (in ``solutions/``) that holds the
+      region ``# BEGIN SOLUTION q1`` ... ``# END SOLUTION`` shown by ``solution()``;
+    * ``requires`` - ``"cuda"`` when the question needs a GPU.
+    """
+
+    def __init__(self, name, title, answers, checker, hints=(), notebook=None, points=1, requires=None):
+        self.name, self.title, self.answers = name, title, tuple(answers)
+        self.checker, self.hints, self.notebook = checker, tuple(hints), notebook
+        self.points, self.requires = points, requires
+
+    def __repr__(self) -> str:
+        return f"<{self.name}: {self.title}; define {', '.join(self.answers)}, then {self.name}.check()>"
+
+    def evaluate(self, namespace: dict) -> Result:
+        """Check the answer found in ``namespace``; never raises on a bad answer."""
+        if self.requires == "cuda" and not torch.cuda.is_available():
+            return Result(self.name, SKIPPED, "this question needs a CUDA GPU and none is available "
+                                              "here; nothing to check on this machine")
+        values = {}
+        for var in self.answers:
+            value = namespace.get(var, ____)
+            if is_placeholder(value):
+                return Result(self.name, NOT_ATTEMPTED, f"define `{var}` (replace ____ with your answer)")
+            values[var] = value
+        try:
+            self.checker(**values)
+        except Incorrect as e:
+            return Result(self.name, INCORRECT, str(e))
+        except Exception as e:  # a wrong type or a broken object must not crash the check
+            return Result(self.name, INCORRECT,
+                          f"checking your answer raised {type(e).__name__}: {str(e)[:200]}. "
+                          f"Is `{'`, `'.join(self.answers)}` the kind of object the question asks for?")
+        return Result(self.name, CORRECT)
+
+    def check(self) -> None:
+        """Check your answer (the variables named in the question) and show the result."""
+        namespace = sys._getframe(1).f_globals  # the notebook's variables
+        _show(self.evaluate(namespace))
+
+    def hint(self, n: int = 1) -> None:
+        """Show hint number ``n`` (1 = gentlest)."""
+        if not self.hints:
+            print(f"{self.name}: no hints for this question.")
+            return
+        n = max(1, min(int(n), len(self.hints)))
+        more = f" (more: {self.name}.hint({n + 1}))" if n < len(self.hints) else ""
+        print(f"{self.name} hint {n}/{len(self.hints)}{more}:\n{self.hints[n - 1]}")
+
+    def solution(self) -> None:
+        """Show the reference solution, read from the solution notebook."""
+        code = solution_source(self.notebook, self.name) if self.notebook else None
+        if code is None:
+            print(f"{self.name}: the solution notebook is not available here.")
+        else:
+            print(f"{self.name} solution:\n{code}")
+
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+
+
+def solutions_dir() -> Path:
+    from .models import repo_root
+    return repo_root() / "solutions"
+
+
+def solution_source(notebook: str, question: str) -> str | None:
+    """The code between ``# BEGIN SOLUTION <question>`` and ``# END SOLUTION``."""
+    path = solutions_dir() / notebook
+    if not path.is_file():
+        return None
+    cells = json.loads(path.read_text())["cells"]
+    for cell in cells:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        lines = src.splitlines()
+        for i, line in enumerate(lines):
+            if line.strip() == f"{BEGIN} {question}":
+                body = []
+                for rest in lines[i + 1:]:
+                    if rest.strip() == END:
+                        return "\n".join(body)
+                    body.append(rest)
+    return None

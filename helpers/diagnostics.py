@@ -1,0 +1,135 @@
+"""What is this machine, and what is this model? Two read-only reports.
+
+* :func:`environment_report` - library versions, GPU/MPS and bf16 support, RAM
+  and disk, the Hugging Face cache and offline setting, and which course models
+  are prepared and verified.
+* :func:`describe` - a model's class, parameter count, dtypes, device(s) and
+  memory footprint, using what transformers already provides
+  (``num_parameters()``, ``get_memory_footprint()``, ``hf_device_map``).
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.metadata
+import os
+import platform
+import shutil
+
+import psutil
+import torch
+
+from . import device as _device
+from . import models as _models
+
+GIB = 1024**3
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report(verify_models: bool = True, show: bool = True) -> dict:
+    """Collect (and by default print) what this course needs to know about the machine.
+
+    ``verify_models=True`` re-hashes the prepared course models (about a second).
+    Returns the report as a dict of plain values.
+    """
+    from huggingface_hub import constants as hub
+
+    gpu = {"cuda_available": torch.cuda.is_available()}
+    if gpu["cuda_available"]:
+        props = torch.cuda.get_device_properties(0)
+        gpu.update(
+            name=props.name,
+            count=torch.cuda.device_count(),
+            memory_gib=round(props.total_memory / GIB, 1),
+            bf16_supported=torch.cuda.is_bf16_supported(),
+            cuda_version=torch.version.cuda,
+        )
+    mps = getattr(torch.backends, "mps", None)
+    gpu["mps_available"] = bool(mps is not None and mps.is_available())
+
+    models = {}
+    for name in _models.COURSE_MODELS:
+        ok, reason = _models.verify(name, full=verify_models)
+        models[name] = "verified" if ok else f"NOT READY: {reason}"
+
+    report = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "versions": {p: _version(p) for p in (
+            "torch", "transformers", "accelerate", "bitsandbytes", "peft",
+            "huggingface_hub", "safetensors", "gguf")},
+        "gpu": gpu,
+        "cpu": {
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "bf16_instructions": _device.cpu_has_bf16_instructions(),
+        },
+        "ram_gib": {
+            "total": round(psutil.virtual_memory().total / GIB, 1),
+            "available": round(psutil.virtual_memory().available / GIB, 1),
+        },
+        "disk_free_gib": round(shutil.disk_usage(_models.models_dir().parent).free / GIB, 1),
+        "hugging_face": {
+            "HF_HOME": hub.HF_HOME,
+            "hub_cache": hub.HF_HUB_CACHE,
+            "HF_HUB_OFFLINE": bool(hub.HF_HUB_OFFLINE),
+        },
+        "course": {
+            "models_dir": str(_models.models_dir()),
+            "COURSE_MODEL": os.environ.get("COURSE_MODEL", _models.DEFAULT_MODEL),
+            "models": models,
+            "best_device": _device.best_device(),
+            "best_dtype": str(_device.best_dtype()),
+        },
+    }
+    if show:
+        print(format_report(report))
+    return report
+
+
+def format_report(report: dict, indent: int = 0) -> str:
+    """Render a nested dict as indented ``key: value`` lines."""
+    lines = []
+    for key, value in report.items():
+        if isinstance(value, dict):
+            lines.append(" " * indent + f"{key}:")
+            lines.append(format_report(value, indent + 2))
+        else:
+            lines.append(" " * indent + f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def describe(model) -> dict:
+    """Summarize a loaded model: class, parameters, dtypes, placement, memory.
+
+    * ``parameters`` - ``model.num_parameters()`` (tied weights counted once);
+    * ``dtypes`` - how many parameter *tensors* have each dtype (a 4-bit model
+      shows ``torch.uint8`` for its packed weights);
+    * ``device`` - ``model.device`` (where the inputs must go);
+    * ``hf_device_map`` - only present when accelerate spread the model over
+      more than one device, or offloaded part of it;
+    * ``memory_footprint_mib`` - ``model.get_memory_footprint()`` (parameters
+      and buffers), in MiB.
+    """
+    dtypes = collections.Counter(str(p.dtype) for p in model.parameters())
+    info = {
+        "class": type(model).__name__,
+        "model_type": getattr(model.config, "model_type", None),
+        "parameters": model.num_parameters(),
+        "dtypes": dict(sorted(dtypes.items())),
+        "device": str(model.device),
+    }
+    if getattr(model, "hf_device_map", None) is not None:
+        info["hf_device_map"] = dict(model.hf_device_map)
+    quant = getattr(model.config, "quantization_config", None)
+    if quant is not None:
+        method = getattr(quant, "quant_method", None) or quant.get("quant_method")
+        info["quantization"] = str(getattr(method, "value", method))
+    info["memory_footprint_mib"] = round(model.get_memory_footprint() / 2**20, 1)
+    return info
