@@ -32,6 +32,35 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def pin_mismatches() -> dict[str, tuple[str, str]]:
+    """Packages whose installed version differs from ``requirements.txt``: ``{name: (pinned, installed)}``."""
+    import re
+    req = _models.repo_root() / "requirements.txt"
+    if not req.is_file():
+        return {}
+    out = {}
+    for line in req.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+        if m:
+            installed = _version(m.group(1))
+            # a local build tag such as +cpu or +cu126 is the same release
+            if installed.split("+")[0] != m.group(2).split("+")[0]:
+                out[m.group(1)] = (m.group(2), installed)
+    return out
+
+
+def short_path(path) -> str:
+    """A path shown relative to the course folder (``<course>/...``) or home (``~/...``)."""
+    from pathlib import Path
+    p = Path(path).expanduser().resolve()
+    for base, label in ((_models.repo_root(), "<course>"), (Path.home().resolve(), "~")):
+        try:
+            return f"{label}/{p.relative_to(base)}"
+        except ValueError:
+            continue
+    return str(p)
+
+
 def environment_report(verify_models: bool = True, show: bool = True) -> dict:
     """Collect (and by default print) what this course needs to know about the machine.
 
@@ -64,6 +93,8 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
         "versions": {p: _version(p) for p in (
             "torch", "transformers", "accelerate", "bitsandbytes", "peft",
             "huggingface_hub", "safetensors", "gguf")},
+        "pins": "all match requirements.txt" if not (bad := pin_mismatches()) else
+                {name: f"pinned {want}, installed {have}" for name, (want, have) in bad.items()},
         "gpu": gpu,
         "cpu": {
             "cores": os.cpu_count(),
@@ -76,12 +107,12 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
         },
         "disk_free_gib": round(shutil.disk_usage(_models.models_dir().parent).free / GIB, 1),
         "hugging_face": {
-            "HF_HOME": hub.HF_HOME,
-            "hub_cache": hub.HF_HUB_CACHE,
+            "HF_HOME": short_path(hub.HF_HOME),
+            "hub_cache": short_path(hub.HF_HUB_CACHE),
             "HF_HUB_OFFLINE": bool(hub.HF_HUB_OFFLINE),
         },
         "course": {
-            "models_dir": str(_models.models_dir()),
+            "models_dir": short_path(_models.models_dir()),
             "COURSE_MODEL": os.environ.get("COURSE_MODEL", _models.DEFAULT_MODEL),
             "models": models,
             "best_device": _device.best_device(),

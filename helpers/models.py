@@ -346,8 +346,8 @@ def prepare(names: list[str] | None = None, force: bool = False) -> dict[str, st
     names = list(names or COURSE_MODELS)
     for name in names:
         _check_course_name(name)
-    if "tiny-random-gpt2" in names and DEFAULT_MODEL not in names:
-        names.insert(0, DEFAULT_MODEL)  # its tokenizer comes from the course model
+    if "tiny-random-gpt2" in names and DEFAULT_MODEL not in names and not verify(DEFAULT_MODEL, full=False)[0]:
+        names.insert(0, DEFAULT_MODEL)  # the tiny model's tokenizer comes from the course model
     folder = models_dir()
     done = {}
     for name in names:
