@@ -13,12 +13,13 @@ HF_HUB_OFFLINE ?= 1
 export HF_HUB_OFFLINE
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup lab test test-fast exercises bench clean-models help
+.PHONY: setup browser lab test bench help
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
 	@echo "make test   - set up, then run the whole test suite"
 	@echo "make setup  - create .venv, install the pins, prepare the course models"
+	@echo "make browser - install Debian's chromium for the browser test (root only)"
 	@echo "make bench  - benchmark notebooks, loading and decoding (writes BENCHMARK.md)"
 
 setup: $(VENV)/.installed
@@ -37,9 +38,18 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
 lab: setup
 	@echo "Starting JupyterLab; open the URL with the token printed below."
 	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
-		--ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks
+		--ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: setup
+# The browser test needs Debian's chromium (Playwright drives it; no browser download).
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "chromium: installing Debian's package (once)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium: not installed (needs root and apt-get): the browser test will be skipped"; fi
+
+test: setup browser
 	$(PY) -m helpers exercises build --check
 	$(PY) -m pytest
 

@@ -13,7 +13,8 @@ two marker lines::
     model_bf16 = ____
 
 (one ``name = ____`` line for each variable the solution assigns), outputs
-cleared, and cells tagged ``solution-only`` dropped. Everything else - the
+and ``# NBVAL_CHECK_OUTPUT`` markers removed, and cells tagged ``solution-only``
+dropped. Everything else - the
 prompts, the setup cell, the ``q1.check()`` cells - is shared.
 
 ``reset`` copies a fresh exercise into ``my_work/`` under a new name; it never
@@ -82,7 +83,9 @@ def exercise_from_solution(solution: nbformat.NotebookNode) -> nbformat.Notebook
         if "solution-only" in cell.get("metadata", {}).get("tags", []):
             continue
         if cell.cell_type == "code":
-            cell.source = blank_out(cell.source)
+            # outputs are cleared, so nbval must not compare them in the exercise
+            lines = blank_out(cell.source).splitlines()
+            cell.source = "\n".join(line for line in lines if line.strip() != "# NBVAL_CHECK_OUTPUT")
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)

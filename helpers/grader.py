@@ -89,7 +89,8 @@ def _make_client(nb, timeout: float, max_output_bytes: int, workdir: str):
         truncated = False
 
         def output(self, outs, msg, display_id, cell_index):
-            size = len(json.dumps(msg.get("content", {})))
+            content = msg.get("content", {})
+            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
             if self.kept + size > max_output_bytes:
                 self.truncated = True
                 return None
@@ -105,39 +106,51 @@ def _make_client(nb, timeout: float, max_output_bytes: int, workdir: str):
     )
 
 
+def _settle(client) -> None:
+    """After a timeout, let the interrupt land on a throwaway cell, not on the next real one."""
+    from nbformat.v4 import new_code_cell
+    try:
+        client.execute_cell(new_code_cell("import time as _t; _t.sleep(1)"), 0, store_history=False)
+    except Exception:
+        pass
+
+
 def _run(nb, indices, timeout, max_output_bytes, workdir, lesson, results_path):
     """Run the code cells ``indices`` then grade. Returns (events, died_at or None, graded)."""
     from nbclient.exceptions import DeadKernelError
 
-    events = []
+    events, errors = [], []
     client = _make_client(nb, timeout, max_output_bytes, workdir)
+    # every error reply, a timeout included, comes through this hook
+    client.on_cell_error = lambda cell, cell_index, execute_reply: errors.append(execute_reply["content"])
     with client.setup_kernel():
         for i in indices:
-            cell = nb.cells[i]
+            errors.clear()
             try:
-                client.execute_cell(cell, i)
+                client.execute_cell(nb.cells[i], i)
             except DeadKernelError:
                 events.append(f"the kernel died in cell {i + 1}")
                 return events, i, False
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    what = "ran over the time limit and was interrupted" if out["ename"] == "Timeout" \
-                        else f"raised {out['ename']}: {str(out.get('evalue', ''))[:120]}"
-                    events.append(f"cell {i + 1} {what}")
+            for err in list(errors):
+                if err.get("ename") == "Timeout":
+                    events.append(f"cell {i + 1} ran over the time limit ({timeout:g} s) and was interrupted")
+                    _settle(client)
+                else:
+                    events.append(f"cell {i + 1} raised {err.get('ename')}: {str(err.get('evalue', ''))[:120]}")
         if client.truncated:
             events.append(f"output over {max_output_bytes / 1e6:g} MB was dropped")
         from nbformat.v4 import new_code_cell
         grading = new_code_cell(GRADING_CODE.format(path=results_path, lesson=lesson))
         nb.cells.append(grading)
         client.timeout = max(timeout, 300)
+        errors.clear()
         try:
             client.execute_cell(grading, len(nb.cells) - 1)
         except DeadKernelError:
             events.append("the kernel died while grading")
             return events, None, False
-        errors = [o for o in grading.outputs if o.get("output_type") == "error"]
         if errors:
-            events.append(f"grading failed: {errors[0]['ename']}: {errors[0]['evalue']}")
+            events.append(f"grading failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     return events, None, os.path.exists(results_path)
 
 

@@ -1,0 +1,126 @@
+"""The instructor's grader on crafted submissions: each reported truthfully, none modified.
+
+All submissions are graded in one `python -m helpers grade` run (the real command line),
+with a short per-cell timeout, two at a time.
+"""
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from helpers.models import repo_root
+
+SOLUTION = repo_root() / "solutions" / "01_loading.ipynb"
+EXERCISE = repo_root() / "exercises" / "01_loading.ipynb"
+TIMEOUT = 45  # seconds per cell (the infinite loop costs this much)
+
+
+def _insert(nb_path, after_text, code):
+    """A copy of a notebook with a code cell inserted after the first cell containing after_text."""
+    nb = nbformat.read(nb_path, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if after_text in c.source)
+    nb.cells.insert(i + 1, new_code_cell(code))
+    return nb
+
+
+def _without(nb_path, text):
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells = [c for c in nb.cells if text not in c.source]
+    return nb
+
+
+def _replace(nb_path, old, new):
+    nb = nbformat.read(nb_path, as_version=4)
+    for c in nb.cells:
+        c.source = c.source.replace(old, new)
+    return nb
+
+
+SUBMISSIONS = {
+    # name: (notebook, {question: expected status}, text expected in the messages or None)
+    "01_solution": (lambda: nbformat.read(SOLUTION, as_version=4), dict.fromkeys(["q1", "q2", "q3", "q4"], "correct"), None),
+    "01_blank": (lambda: nbformat.read(EXERCISE, as_version=4), dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), None),
+    "01_wrong_q3": (lambda: _replace(SOLUTION, "n_params = sum(p.numel() for p in model.parameters())",
+                                     "n_params = sum(t.numel() for t in model.state_dict().values())"),
+                    {"q1": "correct", "q2": "correct", "q3": "incorrect", "q4": "correct"}, "twice"),
+    "01_infinite_loop": (lambda: _insert(EXERCISE, "q1.check()", "while True:\n    pass"),
+                         dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), "ran over the time limit"),
+    "01_sys_exit": (lambda: _insert(EXERCISE, "q2.check()", "import sys\nsys.exit()"),
+                    dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), "SystemExit"),
+    "01_kernel_dies": (lambda: _insert(SOLUTION, "q2.check()", "import os\nos._exit(1)"),
+                       {"q1": "correct", "q2": "correct", "q3": "not_attempted", "q4": "not_attempted"},
+                       "kernel died"),
+    "01_huge_output": (lambda: _insert(EXERCISE, "q1.check()", "print('x' * 50_000_000)"),
+                       dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), "output over 1 MB was dropped"),
+    "01_redefined_check": (lambda: _insert(EXERCISE, "q1.check()",
+                                           "import helpers.checks.lesson01 as L\n"
+                                           "L._check_q1 = lambda **kw: None\n"
+                                           "q1.check = lambda: print('q1: Correct')\n"
+                                           "model_bf16 = 'definitely a model'\nq1.check()"),
+                           {"q1": "incorrect", "q2": "not_attempted"}, None),
+    "01_no_check_cells": (lambda: _without(SOLUTION, ".check()"), dict.fromkeys(["q1", "q2", "q3", "q4"], "correct"), None),
+    "01_fake_correct": (lambda: _insert(EXERCISE, "q1.check()", "print('q1: Correct')\nprint('q2: Correct')"),
+                        dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), None),
+}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    for name, (make, _, _) in SUBMISSIONS.items():
+        nbformat.write(make(), folder / f"{name}.ipynb")
+    before = {p.name: _digest(p) for p in folder.iterdir()}
+    report = folder.parent / "report.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "grade", str(folder), "--timeout", str(TIMEOUT),
+         "--jobs", "2", "--report", str(report)],
+        capture_output=True, text=True, timeout=1500, cwd=repo_root())
+    after = {p.name: _digest(p) for p in folder.iterdir()}
+    rows = list(csv.DictReader(open(report)))
+    return proc, rows, before, after, folder
+
+
+def test_grading_runs_and_exits_zero(graded):
+    proc, rows, *_ = graded
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "checks passed" in proc.stdout and "all tests passed" not in proc.stdout
+    assert {r["notebook"].rsplit("/", 1)[-1][:-6] for r in rows} == set(SUBMISSIONS)
+
+
+@pytest.mark.parametrize("name", list(SUBMISSIONS))
+def test_each_submission_is_reported_truthfully(graded, name):
+    proc, rows, *_ = graded
+    _, expected, text = SUBMISSIONS[name]
+    mine = {r["question"]: r for r in rows if r["notebook"].endswith(f"/{name}.ipynb")}
+    got = {q: mine[q]["status"] for q in expected}
+    assert got == expected, {q: mine[q]["message"] for q in expected}
+    for r in mine.values():
+        assert set(r) == {"notebook", "question", "status", "message", "points", "max_points"}
+        assert int(r["points"]) == (int(r["max_points"]) if r["status"] == "correct" else 0)
+    if text:
+        assert any(text in r["message"] for r in mine.values())
+
+
+def test_no_submission_is_modified(graded):
+    _, _, before, after, _ = graded
+    assert before == after
+
+
+def test_usage_errors_exit_nonzero(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "helpers", "grade", *args],
+                              capture_output=True, text=True, cwd=repo_root())
+    assert run(str(tmp_path / "missing.ipynb")).returncode == 2
+    assert run(str(tmp_path)).returncode == 2  # empty folder: nothing to grade
+    assert run(str(SOLUTION), "--report", str(tmp_path / "r.txt")).returncode == 2

@@ -1,0 +1,76 @@
+"""Lesson 01 checks: right answers (written differently) pass, known-wrong answers are rejected."""
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Model
+
+from helpers import best_device
+from helpers.checks.lesson01 import NEW_TOKENS, PROMPT, q1, q2, q3, q4
+
+
+@pytest.fixture(scope="module")
+def tok(course_model_path):
+    return AutoTokenizer.from_pretrained(course_model_path)
+
+
+@pytest.fixture(scope="module")
+def model(course_model_path):
+    return AutoModelForCausalLM.from_pretrained(course_model_path)
+
+
+def status(q, **answers):
+    return q.evaluate(answers).status
+
+
+def test_q1(course_model_path, tiny_model_path, model):
+    ok_a = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.bfloat16, device_map=best_device())
+    ok_b = AutoModelForCausalLM.from_pretrained(course_model_path, dtype="bfloat16").to(best_device())
+    assert status(q1, model_bf16=ok_a) == status(q1, model_bf16=ok_b) == "correct"
+    assert status(q1, model_bf16=model) == "incorrect"  # float32
+    tiny = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.bfloat16)
+    assert status(q1, model_bf16=tiny) == "incorrect"  # not the course model
+    half = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float16)
+    r = q1.evaluate({"model_bf16": half})
+    assert r.status == "incorrect" and "float16" in r.message
+    assert status(q1, model_bf16="bfloat16") == "incorrect"
+    assert status(q1) == "not_attempted"
+
+
+def test_q2(tiny_model_path):
+    from transformers import GPT2LMHeadModel
+    right_type = AutoConfig.from_pretrained(tiny_model_path).model_type
+    assert status(q2, dispatched_class=GPT2LMHeadModel, tiny_model_type=right_type) == "correct"
+    assert status(q2, dispatched_class="GPT2LMHeadModel", tiny_model_type="gpt2") == "correct"
+    assert status(q2, dispatched_class=AutoModelForCausalLM, tiny_model_type="gpt2") == "incorrect"
+    assert status(q2, dispatched_class=GPT2Model, tiny_model_type="gpt2") == "incorrect"
+    assert status(q2, dispatched_class=GPT2LMHeadModel, tiny_model_type="llama") == "incorrect"
+    assert status(q2, dispatched_class=GPT2LMHeadModel, tiny_model_type=None) == "incorrect"
+    assert status(q2, dispatched_class=GPT2LMHeadModel) == "not_attempted"
+
+
+def test_q3(model):
+    assert status(q3, n_params=model.num_parameters()) == "correct"
+    assert status(q3, n_params=sum(p.numel() for p in model.parameters())) == "correct"
+    assert status(q3, n_params=torch.tensor(model.num_parameters())) == "correct"
+    twice = sum(t.numel() for t in model.state_dict().values())
+    r = q3.evaluate({"n_params": twice})
+    assert r.status == "incorrect" and "twice" in r.message and str(model.num_parameters()) not in r.message
+    assert status(q3, n_params=135e6) == "incorrect"
+    assert status(q3, n_params=135_000_000) == "incorrect"
+    assert status(q3, n_params=True) == "incorrect"
+
+
+def test_q4(model, tok):
+    inputs = tok(PROMPT, return_tensors="pt")
+    right = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)
+    assert status(q4, greedy_ids=right) == "correct"
+    assert status(q4, greedy_ids=right[0].tolist()) == "correct"  # a list of ints is fine too
+    short = model.generate(**inputs, max_length=NEW_TOKENS, do_sample=False)
+    r = q4.evaluate({"greedy_ids": short})
+    assert r.status == "incorrect" and "max_new_tokens" in r.message
+    torch.manual_seed(0)
+    sampled = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=True, temperature=1.5)
+    assert status(q4, greedy_ids=sampled) == "incorrect"
+    new_only = right[:, inputs["input_ids"].shape[1]:]
+    assert status(q4, greedy_ids=new_only) == "incorrect"
+    assert status(q4, greedy_ids="The capital of France is Paris") == "incorrect"
