@@ -80,7 +80,8 @@ def lab(tmp_path_factory, pytestconfig):
     log = open(work / "jupyterlab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", f"--LabApp.workspaces_dir={work / 'workspaces'}",
+         "--allow-root"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -115,8 +116,8 @@ def browser(lab):
 def _open(browser, lab, path):
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/lab/tree/{path}?token={token}")
-    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")  # reset: only this notebook open
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook", timeout=120_000)
     page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=180_000)
     return page
 
