@@ -1,0 +1,155 @@
+"""Lesson 02 checks: right answers (written differently) pass, known-wrong answers are rejected."""
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from helpers.checks.lesson02 import (Q1_NEW, Q1_PROMPT, Q2_QUESTION, Q3_MAX_NEW, Q3_QUESTION, Q4_NEW, Q4_PROMPTS,
+                                     Q5_NEW, Q5_PROMPT, Q5_SAMPLES, Q5_TOP_K, _beam_rows, q1, q2, q3, q4,
+                                     q5)
+
+
+@pytest.fixture(scope="module")
+def tok(course_model_path):
+    return AutoTokenizer.from_pretrained(course_model_path)
+
+
+@pytest.fixture(scope="module")
+def model(course_model_path):
+    return AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path):
+    return AutoModelForCausalLM.from_pretrained(tiny_model_path)
+
+
+def evaluate(q, **answers):
+    return q.evaluate(answers)
+
+
+def status(q, **answers):
+    return q.evaluate(answers).status
+
+
+def chat(question):
+    return [{"role": "user", "content": question}]
+
+
+def test_q1(model, tiny, tok):
+    inputs = tok(Q1_PROMPT, return_tensors="pt")
+    n = inputs["input_ids"].shape[1]
+    out = model.generate(**inputs, max_new_tokens=Q1_NEW, do_sample=False)
+    assert status(q1, new_ids=out[0, n:]) == "correct"
+    assert status(q1, new_ids=out[:, n:].tolist()) == "correct"          # 2-D list of one row
+    r = evaluate(q1, new_ids=out)                                        # prompt still included
+    assert r.status == "incorrect" and "prompt" in r.message
+    short = model.generate(**inputs, max_length=Q1_NEW, do_sample=False)  # the max_length trap
+    r = evaluate(q1, new_ids=short[0, n:])
+    assert r.status == "incorrect" and "max_new_tokens" in r.message
+    torch.manual_seed(0)
+    sampled = model.generate(**inputs, max_new_tokens=Q1_NEW, do_sample=True, temperature=1.5, top_k=0)
+    assert status(q1, new_ids=sampled[0, n:]) == "incorrect"
+    gibberish = tiny.generate(**inputs, max_new_tokens=Q1_NEW, do_sample=False)
+    assert status(q1, new_ids=gibberish[0, n:]) == "incorrect"
+    assert status(q1, new_ids=None) == "incorrect"
+    assert status(q1, new_ids=tok.decode(out[0, n:])) == "incorrect"    # text, not ids
+    assert status(q1) == "not_attempted"
+
+
+def test_q2(tok):
+    text = tok.apply_chat_template(chat(Q2_QUESTION), tokenize=False, add_generation_prompt=True)
+    enc = tok.apply_chat_template(chat(Q2_QUESTION), add_generation_prompt=True, return_tensors="pt")
+    ids = tok.apply_chat_template(chat(Q2_QUESTION), add_generation_prompt=True, return_dict=False)
+    for right in (text, enc, enc["input_ids"], ids, dict(enc)):
+        assert status(q2, chat_prompt=right) == "correct", type(right)
+    r = evaluate(q2, chat_prompt=tok.apply_chat_template(chat(Q2_QUESTION), tokenize=False))
+    assert r.status == "incorrect" and "add_generation_prompt" in r.message
+    r = evaluate(q2, chat_prompt=tok(Q2_QUESTION, return_tensors="pt"))  # raw text, no template
+    assert r.status == "incorrect" and "apply_chat_template" in r.message
+    own_system = [{"role": "system", "content": "Be brief."}] + chat(Q2_QUESTION)
+    assert status(q2, chat_prompt=tok.apply_chat_template(own_system, tokenize=False,
+                                                          add_generation_prompt=True)) == "incorrect"
+    other = tok.apply_chat_template(chat("Give me one tip."), tokenize=False, add_generation_prompt=True)
+    assert status(q2, chat_prompt=other) == "incorrect"
+    assert status(q2, chat_prompt=None) == "incorrect"
+    assert status(q2) == "not_attempted"
+
+
+def test_q3(model, tiny, tok):
+    enc = tok.apply_chat_template(chat(Q3_QUESTION), add_generation_prompt=True, return_tensors="pt")
+    n = enc["input_ids"].shape[1]
+    out = model.generate(**enc, max_new_tokens=Q3_MAX_NEW, do_sample=False)
+    right = tok.decode(out[0, n:], skip_special_tokens=True)
+    assert status(q3, reply=right) == "correct"
+    assert status(q3, reply=tok.batch_decode(out[:, n:], skip_special_tokens=True)[0] + "\n") == "correct"
+    r = evaluate(q3, reply=tok.decode(out[0, n:]))                      # keeps <|im_end|>
+    assert r.status == "incorrect" and "skip_special_tokens" in r.message
+    r = evaluate(q3, reply=tok.decode(out[0], skip_special_tokens=True))  # the prompt too
+    assert r.status == "incorrect" and "only the new" in r.message
+    raw = tok(Q3_QUESTION, return_tensors="pt")                          # no chat template
+    raw_out = model.generate(**raw, max_new_tokens=Q3_MAX_NEW, do_sample=False)
+    assert status(q3, reply=tok.decode(raw_out[0, raw["input_ids"].shape[1]:], skip_special_tokens=True)) \
+        == "incorrect"
+    gibberish = tiny.generate(**enc, max_new_tokens=10, do_sample=False)
+    assert status(q3, reply=tok.decode(gibberish[0, n:], skip_special_tokens=True)) == "incorrect"
+    assert status(q3, reply=out[0, n:]) == "incorrect"                   # ids, not text
+    assert status(q3) == "not_attempted"
+
+
+def test_q4(course_model_path, model, tok):
+    left = AutoTokenizer.from_pretrained(course_model_path, padding_side="left")
+    batch = left(list(Q4_PROMPTS), return_tensors="pt", padding=True)
+    out = model.generate(**batch, max_new_tokens=Q4_NEW, do_sample=False)
+    assert status(q4, batch_inputs=batch, batch_output=out) == "correct"
+    as_lists = left(list(Q4_PROMPTS), padding=True)                      # a dict of lists, output as lists
+    assert status(q4, batch_inputs=as_lists, batch_output=out.tolist()) == "correct"
+
+    right_tok = AutoTokenizer.from_pretrained(course_model_path)         # padding_side="right"
+    rbatch = right_tok(list(Q4_PROMPTS), return_tensors="pt", padding=True)
+    rout = model.generate(**rbatch, max_new_tokens=Q4_NEW, do_sample=False)
+    r = evaluate(q4, batch_inputs=rbatch, batch_output=rout)
+    assert r.status == "incorrect" and "left" in r.message
+    no_mask = model.generate(batch["input_ids"], max_new_tokens=Q4_NEW, do_sample=False)
+    r = evaluate(q4, batch_inputs=batch, batch_output=no_mask)           # attention mask not passed
+    assert r.status == "incorrect" and "attention mask" in r.message
+    r = evaluate(q4, batch_inputs={"input_ids": batch["input_ids"]}, batch_output=out)
+    assert r.status == "incorrect" and "attention_mask" in r.message
+    too_short = model.generate(**batch, max_new_tokens=Q4_NEW // 2, do_sample=False)
+    r = evaluate(q4, batch_inputs=batch, batch_output=too_short)
+    assert r.status == "incorrect" and "max_new_tokens" in r.message
+    swapped = left(list(reversed(Q4_PROMPTS)), return_tensors="pt", padding=True)
+    assert status(q4, batch_inputs=swapped, batch_output=out) == "incorrect"
+    assert status(q4, batch_inputs=None, batch_output=out) == "incorrect"
+    assert status(q4, batch_inputs=batch) == "not_attempted"
+
+
+def test_q5(model, tiny, tok):
+    inputs = tok(Q5_PROMPT, return_tensors="pt")
+    torch.manual_seed(0)
+    right = model.generate(**inputs, do_sample=True, top_k=Q5_TOP_K, max_new_tokens=Q5_NEW,
+                           num_return_sequences=Q5_SAMPLES)
+    assert status(q5, sampled_ids=right) == "correct"
+    assert status(q5, sampled_ids=right.tolist()) == "correct"             # a list of lists
+    assert status(q5, sampled_ids=[r[:-2] + [tok.eos_token_id] * 2 for r in right.tolist()]) \
+        == "correct"                                                     # samples that hit EOS early
+
+    greedy = model.generate(**inputs, max_new_tokens=Q5_NEW, do_sample=False)
+    r = evaluate(q5, sampled_ids=greedy.repeat(Q5_SAMPLES, 1))
+    assert r.status == "incorrect" and "identical" in r.message
+    torch.manual_seed(0)
+    wild = model.generate(**inputs, do_sample=True, top_k=0, temperature=1.5, max_new_tokens=Q5_NEW,
+                          num_return_sequences=Q5_SAMPLES)
+    r = evaluate(q5, sampled_ids=wild)
+    assert r.status == "incorrect" and "top_k" in r.message
+    torch.manual_seed(0)
+    gibberish = tiny.generate(**inputs, do_sample=True, top_k=Q5_TOP_K, max_new_tokens=Q5_NEW,
+                              num_return_sequences=Q5_SAMPLES)
+    assert status(q5, sampled_ids=gibberish) == "incorrect"
+    beams = _beam_rows(Q5_PROMPT, Q5_NEW, Q5_SAMPLES)  # = model.generate(num_beams=3, num_return_sequences=3)
+    r = evaluate(q5, sampled_ids=[list(b) for b in beams])
+    assert r.status == "incorrect" and "beam" in r.message
+    r = evaluate(q5, sampled_ids=right[:, inputs["input_ids"].shape[1]:])  # new ids only
+    assert r.status == "incorrect" and "prompt" in r.message
+    assert status(q5, sampled_ids=right[:2]) == "incorrect"
+    assert status(q5) == "not_attempted"
