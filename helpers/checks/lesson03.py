@@ -1,0 +1,178 @@
+"""Checks for exercises/03_dtypes.ipynb: what the dtype does to memory and to the outputs."""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import torch
+
+from ..checking import Question, ____, as_dtype, expect  # noqa: F401  (____ is re-exported for the notebook)
+from .common import is_model, reference_model, reference_tokenizer
+
+NOTEBOOK = "03_dtypes.ipynb"
+PROMPT = "Water boils at"
+RATIO_TOL = 1e-3       # q1: absolute tolerance on the memory ratio
+DIFF_REL_TOL = 0.05    # q2: relative tolerance on the max logit difference (rounding order may differ)
+BYTES_TOL = 0.01       # q4: absolute tolerance on bytes per parameter
+
+
+def _number(value, name: str) -> float:
+    """A plain float from an int/float/NumPy scalar/one-element tensor; reject anything else."""
+    if isinstance(value, torch.Tensor):
+        expect(value.numel() == 1, f"`{name}` should be one number, not a tensor of {value.numel()} values")
+        value = value.item()
+    expect(isinstance(value, numbers.Real) and not isinstance(value, bool),
+           f"`{name}` should be a number (a float), not {type(value).__name__}")
+    value = float(value)
+    expect(math.isfinite(value), f"`{name}` should be a finite number")
+    return value
+
+
+def _expect_course_model(model, name: str) -> None:
+    expect(is_model(model), f"`{name}` should be a model returned by AutoModelForCausalLM.from_pretrained(...)")
+    ref = reference_model()
+    expect(model.config.model_type == ref.config.model_type and model.num_parameters() == ref.num_parameters(),
+           f"`{name}` is not the course model: load the folder in `MODEL`")
+
+
+def _weight_dtypes(model) -> set:
+    return {p.dtype for p in model.parameters() if p.is_floating_point()}
+
+
+@functools.lru_cache(maxsize=None)
+def _load_stats(dtype_name: str) -> dict:
+    """Footprint and logit differences vs float32 of the course model loaded in ``dtype_name``.
+
+    Only numbers are cached: the 16-bit model itself is freed when this returns.
+    """
+    from transformers import AutoModelForCausalLM
+
+    from ..models import resolve_model
+    ref, tok = reference_model(), reference_tokenizer()
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=getattr(torch, dtype_name)).eval()
+    enc = tok(PROMPT, return_tensors="pt")
+    with torch.inference_mode():
+        diff = (model(**enc).logits.float() - ref(**enc).logits.float()).abs()
+    return {"footprint": model.get_memory_footprint(), "n_params": model.num_parameters(),
+            "max": diff.max().item(), "mean": diff.mean().item(), "max_last": diff[0, -1].max().item()}
+
+
+@functools.lru_cache(maxsize=None)
+def _auto_dtype() -> torch.dtype:
+    from transformers import AutoModelForCausalLM
+
+    from ..models import resolve_model
+    return AutoModelForCausalLM.from_pretrained(resolve_model(), dtype="auto").dtype
+
+
+def _close(value: float, want: float, rel: float = 0.0, abs_: float = 0.0) -> bool:
+    return abs(value - want) <= max(rel * abs(want), abs_)
+
+
+def _check_q1(bf16_model, bf16_memory_ratio):
+    _expect_course_model(bf16_model, "bf16_model")
+    dtypes = _weight_dtypes(bf16_model)
+    expect(dtypes == {torch.bfloat16},
+           f"`bf16_model` has weights in {sorted(map(str, dtypes))}, not bfloat16: pass `dtype=` to from_pretrained")
+    ratio = _number(bf16_memory_ratio, "bf16_memory_ratio")
+    want = bf16_model.get_memory_footprint() / reference_model().get_memory_footprint()
+    expect(not _close(ratio, 1 / want, rel=0.01),
+           "the ratio is upside down: divide the bf16 footprint by the float32 footprint")
+    expect(_close(ratio, want, abs_=RATIO_TOL),
+           "that is not the ratio of the two measured footprints: use get_memory_footprint() of "
+           "`bf16_model` and of the float32 `model` (bf16 footprint / float32 footprint)")
+
+
+def _check_q2(max_logit_diff):
+    value = _number(max_logit_diff, "max_logit_diff")
+    expect(value >= 0, "a largest *absolute* difference cannot be negative: take .abs() before .max()")
+    stats = _load_stats("float16")
+    if _close(value, stats["max"], rel=DIFF_REL_TOL, abs_=1e-3):
+        return
+    expect(value > 1e-6, "a difference of 0 means you compared a model with itself (or two float32 "
+                         "models): load one copy with dtype=torch.float16")
+    expect(not _close(value, stats["mean"], rel=DIFF_REL_TOL),
+           "that looks like the mean difference: the question asks for the largest one (.max())")
+    expect(not _close(value, stats["max_last"], rel=DIFF_REL_TOL),
+           "that is the largest difference at the last position only: compare the logits at every "
+           "position of the prompt")
+    expect(not _close(value, _load_stats("bfloat16")["max"], rel=DIFF_REL_TOL),
+           "that is the difference for bfloat16: the question asks for float16")
+    expect(False, f"that is not the largest |float16 - float32| logit difference on {PROMPT!r}: run both "
+                  "models on the same tokenized prompt, subtract the logits, take .abs().max()")
+
+
+def _check_q3(auto_dtype):
+    if isinstance(auto_dtype, str) and auto_dtype.strip().lower() == "auto":
+        expect(False, '"auto" is what you pass to from_pretrained; the question asks which dtype it '
+                      "resolves to: look at the loaded model's .dtype")
+    dtype = as_dtype(auto_dtype)
+    expect(dtype is not None, "`auto_dtype` should be a torch dtype (like torch.float16) or its name")
+    expect(dtype == _auto_dtype(),
+           f"{dtype} is not what dtype=\"auto\" gives for the course checkpoint: load it with dtype=\"auto\" "
+           "and read model.dtype (or the `dtype` field of its config.json)")
+
+
+def _check_q4(fp16_bytes_per_param):
+    value = _number(fp16_bytes_per_param, "fp16_bytes_per_param")
+    stats = _load_stats("float16")
+    want = stats["footprint"] / stats["n_params"]
+    expect(not _close(value, 8 * want, rel=0.01), "that is bits per parameter: divide by 8 for bytes")
+    expect(not _close(value, 2 * want, rel=0.01),
+           "that is the size of a float32 parameter: load the model with dtype=torch.float16")
+    expect(_close(value, want, abs_=BYTES_TOL),
+           "that is not bytes per parameter of the float16 model: divide get_memory_footprint() "
+           "by num_parameters()")
+
+
+def _check_q5(eager_model):
+    _expect_course_model(eager_model, "eager_model")
+    impl = getattr(eager_model.config, "_attn_implementation", None)
+    expect(impl == "eager",
+           f"`eager_model` uses the {impl!r} attention implementation: pass attn_implementation= to "
+           "from_pretrained")
+
+
+q1 = Question(
+    "q1", "load the course model in bfloat16 and measure its memory against float32",
+    ["bf16_model", "bf16_memory_ratio"], _check_q1,
+    hints=["from_pretrained takes `dtype=`; `model` in the setup cell is the float32 copy.",
+           "model.get_memory_footprint() gives bytes; divide the bf16 one by the float32 one.",
+           "bf16_model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16); "
+           "bf16_memory_ratio = bf16_model.get_memory_footprint() / model.get_memory_footprint()"],
+    notebook=NOTEBOOK)
+
+q2 = Question(
+    "q2", f"find the largest logit difference between float16 and float32 on {PROMPT!r}",
+    ["max_logit_diff"], _check_q2,
+    hints=["Load a float16 copy, and run both it and the float32 `model` on tokenizer(PROMPT, return_tensors='pt').",
+           "Compare .logits of the two outputs at every position: subtract, take the absolute value, then the max.",
+           "enc = tokenizer(PROMPT, return_tensors='pt'); max_logit_diff = (m16(**enc).logits.float() - "
+           "model(**enc).logits).abs().max().item()  (inside torch.no_grad())"],
+    notebook=NOTEBOOK)
+
+q3 = Question(
+    "q3", 'name the dtype that dtype="auto" picks for the course checkpoint', ["auto_dtype"], _check_q3,
+    hints=['"auto" reads the checkpoint: which dtype is written in its config.json?',
+           'Load with dtype="auto" and look at model.dtype, or read AutoConfig.from_pretrained(MODEL).dtype.',
+           'auto_dtype = AutoModelForCausalLM.from_pretrained(MODEL, dtype="auto").dtype'],
+    notebook=NOTEBOOK)
+
+q4 = Question(
+    "q4", "measure the bytes per parameter of the course model in float16", ["fp16_bytes_per_param"], _check_q4,
+    hints=["Load the model with dtype=torch.float16.",
+           "get_memory_footprint() is in bytes; num_parameters() counts the parameters.",
+           "m = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float16); "
+           "fp16_bytes_per_param = m.get_memory_footprint() / m.num_parameters()"],
+    notebook=NOTEBOOK)
+
+q5 = Question(
+    "q5", "load the course model with the eager attention implementation", ["eager_model"], _check_q5,
+    hints=["The default attention implementation is 'sdpa'; from_pretrained has an argument to choose another.",
+           "Check with model.config._attn_implementation.",
+           'eager_model = AutoModelForCausalLM.from_pretrained(MODEL, attn_implementation="eager")'],
+    notebook=NOTEBOOK)
+
+QUESTIONS = [q1, q2, q3, q4, q5]
