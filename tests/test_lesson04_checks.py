@@ -1,0 +1,172 @@
+"""Lesson 04 checks: right answers (written two ways) pass, known-wrong answers fail, blanks are not attempted."""
+
+import logging
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.checking import ____
+from helpers.checks import lesson04
+from helpers.checks.common import reference_model, reference_tokenizer
+
+CORRECT, INCORRECT, NOT_ATTEMPTED = "correct", "incorrect", "not_attempted"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quiet_imaginary_gpus():
+    logging.getLogger("accelerate.utils.modeling").setLevel(logging.ERROR)
+
+
+def status(question, **answers):
+    return question.evaluate(answers).status
+
+
+def _top_level_map(course_model, device_for_layer):
+    n = course_model.config.num_hidden_layers
+    return {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.norm": "cpu", "lm_head": "cpu",
+            **{f"model.layers.{i}": device_for_layer(i, n) for i in range(n)}}
+
+
+def _load(device_map):
+    from transformers import AutoModelForCausalLM
+
+    from helpers import resolve_model
+    with lesson04._quiet_accelerate():
+        return AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=torch.float32, device_map=device_map,
+                                                    offload_folder=tempfile.mkdtemp(prefix="offload-test-"))
+
+
+def _greedy(model):
+    enc = reference_tokenizer()(lesson04.PROMPT, return_tensors="pt")
+    with torch.no_grad():
+        return model.generate(**enc, max_new_tokens=lesson04.NEW_TOKENS, do_sample=False)
+
+
+# --------------------------------------------------------------------------- q1
+
+def test_q1():
+    squeezed = lesson04._squeezed_reference()
+    q = lesson04.q1
+    right = dict(squeezed_device=squeezed.device, layer20_planned=squeezed.hf_device_map["model.layers.20"],
+                 layer20_weight_device=squeezed.model.layers[20].self_attn.q_proj.weight.device)
+    assert status(q, **right) == CORRECT
+    assert status(q, squeezed_device="cpu", layer20_planned="disk", layer20_weight_device="meta") == CORRECT
+    # model.device everywhere; plan and tensor swapped; 'disk' as a tensor device; not a device at all
+    assert status(q, squeezed_device="cpu", layer20_planned="cpu", layer20_weight_device="cpu") == INCORRECT
+    assert status(q, squeezed_device="cpu", layer20_planned="meta", layer20_weight_device="disk") == INCORRECT
+    assert status(q, squeezed_device="cpu", layer20_planned="disk", layer20_weight_device="disk") == INCORRECT
+    assert status(q, squeezed_device=None, layer20_planned="disk", layer20_weight_device="meta") == INCORRECT
+    assert status(q, squeezed_device="meta", layer20_planned="disk", layer20_weight_device="meta") == INCORRECT
+    assert status(q, squeezed_device="cpu", layer20_planned=____, layer20_weight_device="meta") == NOT_ATTEMPTED
+    assert q.evaluate({}).status == NOT_ATTEMPTED
+
+
+# --------------------------------------------------------------------------- q2
+
+@pytest.fixture(scope="module")
+def last_four_on_disk():
+    model = _load(_top_level_map(reference_model(), lambda i, n: "disk" if i >= n - lesson04.DISK_LAST else "cpu"))
+    return model, _greedy(model)
+
+
+def test_q2_right(last_four_on_disk):
+    model, ids = last_four_on_disk
+    assert status(lesson04.q2, disk_model=model, disk_ids=ids) == CORRECT
+    # written differently: a finer-grained map (attention and MLP named separately), ids as a list
+    ref = reference_model()
+    n = ref.config.num_hidden_layers
+    finer = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.norm": "cpu", "lm_head": "cpu"}
+    for i in range(n):
+        device = "disk" if i >= n - lesson04.DISK_LAST else "cpu"
+        for part in ("self_attn", "mlp", "input_layernorm", "post_attention_layernorm"):
+            finer[f"model.layers.{i}.{part}"] = device
+    other = _load(finer)
+    assert other.hf_device_map == finer
+    assert status(lesson04.q2, disk_model=other, disk_ids=ids[0].tolist()) == CORRECT
+
+
+def test_q2_wrong(last_four_on_disk):
+    model, ids = last_four_on_disk
+    q = lesson04.q2
+    ref = reference_model()
+    assert status(q, disk_model=ref, disk_ids=_greedy(ref)) == INCORRECT            # nothing offloaded
+    first_four = _load(_top_level_map(ref, lambda i, n: "disk" if i < lesson04.DISK_LAST else "cpu"))
+    assert status(q, disk_model=first_four, disk_ids=ids) == INCORRECT             # the first layers, not the last
+    norm_too = _load({**_top_level_map(ref, lambda i, n: "disk" if i >= n - lesson04.DISK_LAST else "cpu"),
+                      "model.norm": "disk"})
+    assert status(q, disk_model=norm_too, disk_ids=ids) == INCORRECT               # more than the layers on disk
+    assert status(q, disk_model=model, disk_ids=ids[:, :-5]) == INCORRECT          # wrong length
+    other_prompt = ids.clone()
+    other_prompt[0, 0] += 1
+    assert status(q, disk_model=model, disk_ids=other_prompt) == INCORRECT         # not the prompt asked for
+    torch.manual_seed(0)
+    enc = reference_tokenizer()(lesson04.PROMPT, return_tensors="pt")
+    sampled = ref.generate(**enc, max_new_tokens=lesson04.NEW_TOKENS, do_sample=True, temperature=5.0)
+    assert status(q, disk_model=model, disk_ids=sampled) == INCORRECT              # sampled, not greedy
+    assert status(q, disk_model="model", disk_ids=ids) == INCORRECT
+    assert status(q, disk_model=model, disk_ids=____) == NOT_ATTEMPTED
+
+
+# --------------------------------------------------------------------------- q3
+
+def test_q3():
+    q = lesson04.q3
+    assert status(q, n_gpus_70b=7) == CORRECT
+    assert status(q, n_gpus_70b=np.int64(7)) == CORRECT
+    result = q.evaluate({"n_gpus_70b": 6})                                          # size / memory: too few
+    assert result.status == INCORRECT and "whole decoder layers" in result.message
+    assert status(q, n_gpus_70b=8) == INCORRECT
+    assert status(q, n_gpus_70b=7.0) == INCORRECT
+    assert status(q, n_gpus_70b="7") == INCORRECT
+    assert status(q, n_gpus_70b=True) == INCORRECT
+    assert status(q, n_gpus_70b=None) == INCORRECT
+    assert status(q, n_gpus_70b=____) == NOT_ATTEMPTED
+
+
+# --------------------------------------------------------------------------- q4
+
+def test_q4():
+    q = lesson04.q4
+    assert status(q, offload_budget={"cpu": "350MB"}) == CORRECT
+    assert status(q, offload_budget={"cpu": 350_000_000}) == CORRECT
+    assert status(q, offload_budget={"cpu": "0.3GiB"}) == CORRECT
+    assert status(q, offload_budget={"cpu": "10GB"}) == INCORRECT                   # nothing offloaded
+    assert status(q, offload_budget={"cpu": "1MB"}) == INCORRECT                    # everything on disk
+    assert status(q, offload_budget={"cpu": "250MB"}) == INCORRECT                  # too few layers in RAM
+    assert status(q, offload_budget={"cpu": "600MB"}) == INCORRECT                  # fits: no offload
+    assert status(q, offload_budget={0: "100MB", "cpu": "350MB"}) == INCORRECT     # a GPU key
+    assert status(q, offload_budget={"cuda:0": "350MB"}) == INCORRECT
+    assert status(q, offload_budget="350MB") == INCORRECT
+    assert status(q, offload_budget={"cpu": "lots"}) == INCORRECT
+    assert status(q, offload_budget=____) == NOT_ATTEMPTED
+
+
+# --------------------------------------------------------------------------- q5
+
+def test_q5():
+    from accelerate import infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    q = lesson04.q5
+    llama7b = lesson04.meta_llama("7B")
+    no_split = llama7b._no_split_modules
+
+    def plan(low_zero=None, clean_result=True):
+        budget = dict(lesson04.LOW0_BUDGET)
+        if low_zero is not None:
+            budget = get_balanced_memory(llama7b, max_memory=budget, no_split_module_classes=no_split,
+                                         low_zero=low_zero)
+        return infer_auto_device_map(llama7b, max_memory=budget, no_split_module_classes=no_split,
+                                     clean_result=clean_result)
+
+    assert status(q, low0_map=plan(low_zero=True)) == CORRECT
+    assert status(q, low0_map=dict(plan(low_zero=True, clean_result=False))) == CORRECT  # finer-grained map
+    assert status(q, low0_map=plan(low_zero=False)) == INCORRECT                  # "balanced"/"auto"
+    assert status(q, low0_map=plan()) == INCORRECT                                # "sequential"
+    assert status(q, low0_map={"": 0}) == INCORRECT
+    assert status(q, low0_map={"": "cpu"}) == INCORRECT
+    assert status(q, low0_map={"model.layers.0": 1}) == INCORRECT                 # incomplete
+    assert status(q, low0_map=[]) == INCORRECT
+    assert status(q, low0_map=____) == NOT_ATTEMPTED
