@@ -1,0 +1,218 @@
+"""Checks for exercises/05_error_recovery.ipynb: diagnose and fix errors, recover from out-of-memory.
+
+Also provides :func:`put_on_small_gpu`, a *pretend* GPU with little memory, so that the
+out-of-memory question can be practised on any machine (see its docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from ..checking import Question, ____, as_dtype, expect  # noqa: F401  (____ is re-exported for the notebook)
+from .common import is_model, reference_model, reference_tokenizer
+
+NOTEBOOK = "05_error_recovery.ipynb"
+PROMPT = "The capital of France is"
+PROMPTS = ["Paris is", "The tallest mountain in the world is"]
+HUB_ID = "course-examples/no-such-model"  # an id that is in no cache
+SMALL_GPU_MIB = 300
+NEW_TOKENS = 4
+
+
+# --------------------------------------------------------------------------- the pretend GPU
+
+def put_on_small_gpu(model):
+    """Pretend to move ``model`` onto a GPU that has only ``SMALL_GPU_MIB`` MiB of memory.
+
+    A simulation, so that the out-of-memory question works on any machine (running a real
+    GPU out of memory needs a GPU; running the CPU out of memory could hurt the machine):
+    it compares ``model.get_memory_footprint()`` with the budget. If the model does not fit,
+    it raises ``torch.OutOfMemoryError``, the exception class a real CUDA out-of-memory
+    error has, with a message in CUDA's format. If it fits, it returns the model unchanged
+    (it stays where it is).
+    """
+    need, budget = model.get_memory_footprint(), SMALL_GPU_MIB * 2**20
+    if need > budget:
+        raise torch.OutOfMemoryError(
+            f"CUDA out of memory. Tried to allocate {need / 2**20:.2f} MiB. GPU 0 has a total capacity "
+            f"of {SMALL_GPU_MIB:.2f} MiB of which {SMALL_GPU_MIB:.2f} MiB is free. "
+            "(pretend GPU: simulated by helpers.checks.lesson05.put_on_small_gpu)")
+    return model
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _check_course_weights(model, name):
+    expect(is_model(model), f"`{name}` should be a model returned by AutoModelForCausalLM.from_pretrained(...)")
+    ref = reference_model()
+    expect(model.config.model_type == ref.config.model_type and model.num_parameters() == ref.num_parameters(),
+           f"`{name}` is not the course model")
+    got = model.get_input_embeddings().weight.detach().float().cpu()
+    want = ref.get_input_embeddings().weight
+    expect(got.shape == want.shape and torch.allclose(got, want, atol=1e-2, rtol=1e-2),
+           f"`{name}` has the course model's shape but not its trained weights: load the checkpoint "
+           "with from_pretrained (from_config builds random weights)")
+
+
+def _type_name(value) -> str | None:
+    """A class, its name ('OSError', 'builtins.OSError') or an exception instance -> the class name."""
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return value.__name__
+    if isinstance(value, BaseException):
+        return type(value).__name__
+    if isinstance(value, str) and value.strip():
+        return value.strip().rsplit(".", 1)[-1]
+    return None
+
+
+def _raised(fn) -> BaseException:
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - the real error is the reference
+        return e
+    raise AssertionError("the reference mistake did not raise")
+
+
+def _reference_errors() -> dict[str, str]:
+    """Provoke the three mistakes for real and return the exception class names."""
+    from transformers import AutoConfig
+
+    model, tok = reference_model(), reference_tokenizer()
+    return {
+        "lists_error": type(_raised(lambda: model.generate(**tok(PROMPT), max_new_tokens=1))).__name__,
+        # AutoConfig is the first thing from_pretrained loads; local_files_only never waits on the network
+        "offline_error": type(_raised(lambda: AutoConfig.from_pretrained(HUB_ID, local_files_only=True))).__name__,
+        "cpu_oom_error": type(_raised(lambda: torch.empty(10**13, device="cpu"))).__name__,
+    }
+
+
+# --------------------------------------------------------------------------- checks
+
+def _check_q1(fixed_model):
+    _check_course_weights(fixed_model, "fixed_model")
+    expect(not getattr(fixed_model, "is_quantized", False),
+           "that is a quantized (4-bit/8-bit) model; the snippet asks for plain bfloat16 weights")
+    dtypes = {p.dtype for p in fixed_model.parameters() if p.is_floating_point()}
+    expect(dtypes == {torch.bfloat16},
+           f"its weights are {sorted(map(str, dtypes))}: the snippet asks for bfloat16. dtype strings "
+           "must be torch's own names (or pass the torch dtype object)")
+
+
+def _check_q2(prompt_inputs):
+    expect(isinstance(prompt_inputs, Mapping) and "input_ids" in prompt_inputs,
+           "`prompt_inputs` should be what the tokenizer returns (a dict-like BatchEncoding with "
+           "input_ids), so that generate(**prompt_inputs) works")
+    ids = prompt_inputs["input_ids"]
+    expect(isinstance(ids, torch.Tensor),
+           f"input_ids is a {type(ids).__name__}, not a tensor: generate() needs tensors")
+    expect(ids.dim() == 2 and ids.shape[0] == 1,
+           f"input_ids has shape {tuple(ids.shape)}; generate() wants [batch, sequence], here [1, n]")
+    want = reference_tokenizer()(PROMPT, return_tensors="pt")["input_ids"]
+    expect(torch.equal(ids.cpu(), want), "those are not the ids of the prompt given in the question")
+    mask = prompt_inputs.get("attention_mask")
+    expect(mask is None or (isinstance(mask, torch.Tensor) and mask.shape == ids.shape),
+           "attention_mask should be a tensor with the same shape as input_ids")
+    with torch.no_grad():
+        out = reference_model().generate(**{k: v for k, v in prompt_inputs.items()
+                                            if k in ("input_ids", "attention_mask")},
+                                         max_new_tokens=1, do_sample=False)
+    expect(out.shape[1] == ids.shape[1] + 1, "generate(**prompt_inputs) did not add a token")
+
+
+def _check_q3(batch_tokenizer):
+    ref_tok, model = reference_tokenizer(), reference_model()
+    expect(callable(batch_tokenizer) and hasattr(batch_tokenizer, "padding_side"),
+           "`batch_tokenizer` should be a tokenizer (from AutoTokenizer.from_pretrained)")
+    expect(batch_tokenizer("Hello")["input_ids"] == ref_tok("Hello")["input_ids"],
+           "that tokenizer splits text differently from the course tokenizer: start from `tok_nopad`")
+    expect(batch_tokenizer.pad_token is not None,
+           "it still has no pad token, so padding=True raises: give it one")
+    expect(batch_tokenizer.pad_token_id < model.get_input_embeddings().num_embeddings,
+           "its pad token is a new token the model has no embedding for: reuse an existing token "
+           "(the end-of-sequence token is the usual choice)")
+    expect(batch_tokenizer.padding_side == "left",
+           "it pads on the right: a decoder-only model would continue after the pad tokens")
+    enc = batch_tokenizer(PROMPTS, padding=True, return_tensors="pt")
+    short = ref_tok(PROMPTS[0], return_tensors="pt")  # the prompt that gets padded
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)
+        alone = model.generate(**short, max_new_tokens=NEW_TOKENS, do_sample=False)
+    expect(out[0, enc["input_ids"].shape[1]:].tolist() == alone[0, short["input_ids"].shape[1]:].tolist(),
+           "a batch padded by this tokenizer does not generate, for the short prompt, what that prompt "
+           "generates alone: check the padding side and the attention mask")
+
+
+def _check_q4(model_fit):
+    _check_course_weights(model_fit, "model_fit")
+    need = model_fit.get_memory_footprint()
+    expect(need <= SMALL_GPU_MIB * 2**20,
+           f"`model_fit` needs {need / 2**20:.1f} MiB and does not fit the {SMALL_GPU_MIB} MiB GPU: "
+           "put_on_small_gpu(model_fit) raises; take the next rung of the ladder")
+    expect(not getattr(model_fit, "is_quantized", False),
+           "it fits, but you skipped a rung: 4-bit changes the weights, and the cheaper first rung "
+           "(a smaller dtype) already fits")
+    dtypes = {p.dtype for p in model_fit.parameters() if p.is_floating_point()}
+    expect(dtypes <= {torch.bfloat16, torch.float16},
+           f"its weights are {sorted(map(str, dtypes))}: the first rung is a 16-bit dtype")
+
+
+def _check_q5(lists_error, offline_error, cpu_oom_error):
+    given = {"lists_error": lists_error, "offline_error": offline_error, "cpu_oom_error": cpu_oom_error}
+    for var, value in given.items():
+        expect(_type_name(value) is not None,
+               f"`{var}` should be an exception class such as ValueError (or its name as a string)")
+    seeds = {"lists_error": "TypeError", "offline_error": "ConnectionError", "cpu_oom_error": "OutOfMemoryError"}
+    for var, want in _reference_errors().items():
+        got = _type_name(given[var])
+        expect(got != seeds[var] or got == want,
+               f"`{var}`: {got} is what the seed lesson claims; run the mistake (with explained()) "
+               "and read the type the pinned libraries really raise")
+        expect(got == want, f"`{var}`: {got} is not the type this mistake raises; run it and read the "
+                            "first word of the error line")
+
+
+q1 = Question(
+    "q1", "fix a broken loading snippet (two mistakes)", ["fixed_model"], _check_q1,
+    hints=["Run the snippet inside `with explained():` and read the first line. Then list what is in "
+           "DOWNLOAD: sorted(p.name for p in DOWNLOAD.iterdir()).",
+           "from_pretrained needs the folder that holds config.json. Once the path is right, a second "
+           "error appears: read it too.",
+           "fixed_model = AutoModelForCausalLM.from_pretrained(DOWNLOAD / 'smollm2', dtype=torch.bfloat16)"],
+    notebook=NOTEBOOK)
+
+q2 = Question(
+    "q2", "give generate() the inputs it needs", ["prompt_inputs"], _check_q2,
+    hints=["Print type(broken_inputs['input_ids']): what does generate() expect instead?",
+           "The tokenizer can return PyTorch tensors directly.",
+           f"prompt_inputs = tokenizer({PROMPT!r}, return_tensors='pt')"],
+    notebook=NOTEBOOK)
+
+q3 = Question(
+    "q3", "a tokenizer that can pad a batch for generation", ["batch_tokenizer"], _check_q3,
+    hints=["Two settings matter for batched generation: which token pads, and on which side.",
+           "Reuse a token the model already knows as the pad token; decoder-only models need the "
+           "padding before the prompt.",
+           "batch_tokenizer = tok_nopad; batch_tokenizer.pad_token = batch_tokenizer.eos_token; "
+           "batch_tokenizer.padding_side = 'left'"],
+    notebook=NOTEBOOK)
+
+q4 = Question(
+    "q4", f"recover from out-of-memory on a {SMALL_GPU_MIB} MiB GPU with the next rung", ["model_fit"],
+    _check_q4,
+    hints=["Catch the exception put_on_small_gpu raises (which class?), print explain(e), and try again.",
+           "The ladder: smaller dtype, 4-bit, offload, smaller batch. Take the first rung that fits.",
+           "except torch.OutOfMemoryError: model_fit = put_on_small_gpu("
+           "AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16))"],
+    notebook=NOTEBOOK)
+
+q5 = Question(
+    "q5", "name the exceptions behind the seed lesson's three errors",
+    ["lists_error", "offline_error", "cpu_oom_error"], _check_q5,
+    hints=["Do not trust the seed lesson: make each mistake inside `with explained() as caught:`.",
+           "type(caught.exception) is the class; its __name__ is the name. Either is accepted.",
+           "lesson 05, rows 8, 1 and 10 of the catalogue."],
+    notebook=NOTEBOOK)
+
+QUESTIONS = [q1, q2, q3, q4, q5]
