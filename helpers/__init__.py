@@ -3,6 +3,9 @@
 * ``helpers.models``      - where the course models live, ``prepare``, ``resolve_model``
 * ``helpers.device``      - ``best_device()``, ``best_dtype()``
 * ``helpers.diagnostics`` - ``environment_report()``, ``describe(model)``
+* ``helpers.errors``      - ``explain(exc)`` / ``explained()``: the cause and the fix of an error
+* ``helpers.playground``  - the generation widget of lesson 02 (its logic is plain functions)
+* ``helpers.finetune``    - lesson 06's tiny dataset: ``load_pairs``, ``encode``, ``collate``
 * ``helpers.checking``    - the ``q1.check() / hint() / solution()`` machinery
 * ``helpers.exercises``   - build exercise notebooks from solutions, reset a copy
 * ``helpers.grader``      - grade submitted notebooks (``python -m helpers grade``)

@@ -1,0 +1,215 @@
+"""Checks for exercises/06_qlora_loading.ipynb: 4-bit loading for QLoRA and a first LoRA fine-tune."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import numbers
+
+import torch
+
+from ..checking import Question, ____, as_dtype, expect  # noqa: F401  (____ is re-exported for the notebook)
+from .common import is_model, reference_model, reference_tokenizer
+
+NOTEBOOK = "06_qlora_loading.ipynb"
+QUESTION = "What is the capital of Zanthoria?"  # the made-up fact in helpers/data/lesson06_facts.jsonl
+ANSWER = "Quillmere"
+RATIO_TOLERANCE = 0.005
+
+
+def _qlora_config():
+    from transformers import BitsAndBytesConfig
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+@functools.lru_cache(maxsize=None)
+def reference_footprints() -> dict:
+    """Footprints measured live: fp32, and NF4 + double quant with bf16 kept parts (loaded once)."""
+    import bitsandbytes as bnb
+    from transformers import AutoModelForCausalLM
+
+    from ..models import resolve_model
+    m4 = AutoModelForCausalLM.from_pretrained(resolve_model(), quantization_config=_qlora_config(),
+                                              dtype=torch.bfloat16, device_map="cpu")
+    kept = sum(p.numel() for p in m4.parameters() if not isinstance(p, bnb.nn.Params4bit))
+    out = {"fp32": reference_model().get_memory_footprint(), "4bit": m4.get_memory_footprint(),
+           "kept_params": kept}
+    del m4
+    return out
+
+
+def reference_lora_targets() -> set[str]:
+    """The short names of the linear layers inside the course model's decoder layers (not the output head)."""
+    ref = reference_model()
+    head = ref.get_output_embeddings()
+    return {name.rsplit(".", 1)[-1] for name, m in ref.named_modules()
+            if isinstance(m, torch.nn.Linear) and m is not head}
+
+
+# --------------------------------------------------------------------------- q1
+
+def _check_q1(bnb_config):
+    from transformers import BitsAndBytesConfig
+    expect(not isinstance(bnb_config, dict),
+           "`bnb_config` is a dict: build a BitsAndBytesConfig(...) object (from_pretrained takes it as "
+           "quantization_config=)")
+    expect(isinstance(bnb_config, BitsAndBytesConfig), "`bnb_config` should be a transformers BitsAndBytesConfig")
+    expect(not bnb_config.load_in_8bit, "that config loads in 8 bits; QLoRA loads the base model in 4 bits")
+    expect(bnb_config.load_in_4bit, "the config does not load in 4 bits: set load_in_4bit=True")
+    expect(bnb_config.bnb_4bit_quant_type == "nf4",
+           f"the 4-bit type is {bnb_config.bnb_4bit_quant_type!r}: the question asks for NormalFloat-4 "
+           "(the default type is not it)")
+    expect(bnb_config.bnb_4bit_use_double_quant is True,
+           "double quantization is off: set the option that also quantizes the per-block scales")
+    dtype = as_dtype(bnb_config.bnb_4bit_compute_dtype)
+    expect(dtype == torch.bfloat16,
+           f"the compute dtype is {dtype}, not bfloat16: set bnb_4bit_compute_dtype "
+           "(torch.bfloat16 or the string 'bfloat16')")
+
+
+# --------------------------------------------------------------------------- q2
+
+def _check_q2(footprint_ratio):
+    expect(not isinstance(footprint_ratio, (str, bool)) and footprint_ratio is not None,
+           "`footprint_ratio` should be a number: the 4-bit footprint divided by the float32 footprint")
+    if isinstance(footprint_ratio, torch.Tensor):
+        expect(footprint_ratio.numel() == 1, "`footprint_ratio` should be one number, not a tensor of several")
+        footprint_ratio = footprint_ratio.item()
+    expect(isinstance(footprint_ratio, numbers.Real), "`footprint_ratio` should be a number (a float)")
+    r = float(footprint_ratio)
+    ref = reference_footprints()
+    want = ref["4bit"] / ref["fp32"]
+    fp32_kept = (ref["4bit"] + 2 * ref["kept_params"]) / ref["fp32"]  # kept parts in float32 instead of bf16
+    expect(r > 0, "a memory ratio is positive")
+    expect(r <= 1.0 or abs(1 / r - want) > RATIO_TOLERANCE,
+           "that is float32 divided by 4-bit: divide the 4-bit footprint by the float32 one")
+    expect(not (1 < r <= 100 and abs(r / 100 - want) <= RATIO_TOLERANCE),
+           "that looks like a percentage: give the ratio as a fraction (e.g. 0.5 for half)")
+    expect(abs(r - 4 / 32) > 1e-9, "4/32 is the theory for the weights alone; measure the loaded model with "
+                                   "get_memory_footprint()")
+    expect(abs(r - fp32_kept) > RATIO_TOLERANCE,
+           "your 4-bit model keeps its unquantized parts (embeddings, norms) in float32: load it with "
+           "dtype=torch.bfloat16 as the question says")
+    expect(abs(r - want) <= RATIO_TOLERANCE,
+           f"that is not the measured ratio (tolerance {RATIO_TOLERANCE}): load the course model with your "
+           "bnb_config and dtype=torch.bfloat16, and divide its get_memory_footprint() by the float32 model's")
+
+
+# --------------------------------------------------------------------------- q3
+
+def _check_q3(lora_targets):
+    expect(not (isinstance(lora_targets, str) and lora_targets == "all-linear"),
+           "'all-linear' is peft's shortcut; the question asks which module names it stands for here")
+    expect(isinstance(lora_targets, (list, tuple, set, frozenset)) and lora_targets
+           and all(isinstance(t, str) for t in lora_targets),
+           "`lora_targets` should be a list (or set) of module names, as strings")
+    names = set(lora_targets)
+    expect(len(names) == len(list(lora_targets)), "each name should appear once")
+    want = reference_lora_targets()
+    expect(not any("." in n for n in names),
+           "give the short names (the part after the last dot, e.g. the name of a projection), which "
+           "LoraConfig matches in every layer, not full dotted paths")
+    expect("lm_head" not in names,
+           "lm_head is the output layer (tied to the embeddings here), not a projection inside the layers")
+    unknown = names - want
+    expect(not unknown, f"{sorted(unknown)} are not names of linear layers in the course model: read them "
+                        "from model.named_modules()")
+    missing = want - names
+    expect(not missing, f"{len(missing)} of the model's linear projections are missing: the question asks "
+                        "for all of them, in attention and in the MLP")
+
+
+# --------------------------------------------------------------------------- q4
+
+@contextlib.contextmanager
+def _generic_4bit_path(model):
+    """Keep Linear4bit layers in training mode while we generate.
+
+    On CPUs with avx512_bf16, bitsandbytes 0.50 repacks a 4-bit weight for its fused inference kernel the
+    first time it runs in eval mode, and that kernel has no backward pass. Checking must not change the
+    learner's model, so we generate through the generic path and restore every flag afterwards.
+    """
+    import bitsandbytes as bnb
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    for m, _ in flags:
+        if isinstance(m, bnb.nn.Linear4bit):
+            m.train()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def greedy_answer(model, question: str = QUESTION, max_new_tokens: int = 16) -> str:
+    """The model's greedy answer to one chat question, without side effects on the model."""
+    tok = reference_tokenizer()
+    enc = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                  return_tensors="pt").to(model.device)
+    with _generic_4bit_path(model), torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def _check_q4(peft_model):
+    import bitsandbytes as bnb
+    from peft import PeftModel
+
+    expect(isinstance(peft_model, PeftModel),
+           "`peft_model` should be the PeftModel you trained (get_peft_model(...) or PeftModel.from_pretrained)")
+    base = peft_model.get_base_model()
+    expect(is_model(base) and base.config.model_type == reference_model().config.model_type
+           and base.config.vocab_size == reference_model().config.vocab_size,
+           "the base model is not the course model: load it from `MODEL`")
+    expect(any(isinstance(m, bnb.nn.Linear4bit) for m in base.modules()),
+           "the base model is not 4-bit: QLoRA trains on a base loaded with quantization_config=bnb_config")
+    expect(any("lora_A" in name for name, _ in peft_model.named_parameters()),
+           "the model has no LoRA weights left (was it merged?): check the PeftModel itself")
+    answer = greedy_answer(peft_model)
+    expect(ANSWER in answer,
+           "its greedy answer to the question does not name the capital from the training data yet: train "
+           "more steps or with a higher learning rate (and on a CPU, do not generate with the model between "
+           "training steps: see the lesson's 'Common gotcha')")
+
+
+q1 = Question(
+    "q1", "build the QLoRA quantization config: NF4, double quantization, bf16 compute", ["bnb_config"], _check_q1,
+    hints=["BitsAndBytesConfig takes four 4-bit options: load_in_4bit, bnb_4bit_quant_type, "
+           "bnb_4bit_use_double_quant, bnb_4bit_compute_dtype.",
+           "The quant type is a string; the compute dtype is a torch dtype (or its name as a string).",
+           "bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', "
+           "bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)"],
+    notebook=NOTEBOOK)
+
+q2 = Question(
+    "q2", "measure the 4-bit footprint as a fraction of float32", ["footprint_ratio"], _check_q2,
+    hints=["Load the course model with quantization_config=bnb_config and dtype=torch.bfloat16 (for the "
+           "parts that stay unquantized), on device_map='cpu'.",
+           "model.get_memory_footprint() gives bytes; `model_fp32` from the setup cell is the float32 model.",
+           "footprint_ratio = model_4bit.get_memory_footprint() / model_fp32.get_memory_footprint()"],
+    notebook=NOTEBOOK)
+
+q3 = Question(
+    "q3", "list the LoRA target modules of the course model", ["lora_targets"], _check_q3,
+    hints=["The candidates are the linear layers inside the decoder layers; model.named_modules() lists them.",
+           "Keep the part of each name after the last dot, once each; leave out the output head (lm_head).",
+           "lora_targets = sorted({name.rsplit('.', 1)[-1] for name, m in model_fp32.named_modules() "
+           "if isinstance(m, torch.nn.Linear) and name != 'lm_head'})"],
+    notebook=NOTEBOOK)
+
+q4 = Question(
+    "q4", "train a LoRA adapter on the 4-bit model until it knows the capital of Zanthoria", ["peft_model"],
+    _check_q4,
+    hints=["Load a 4-bit base with bnb_4bit_compute_dtype=TRAIN_COMPUTE_DTYPE from the setup cell (float32 on a "
+           "CPU: lesson section 8), prepare_model_for_kbit_training(base, use_gradient_checkpointing=False), then "
+           "get_peft_model(base, LoraConfig(...)). Train with the `examples` and `collate` from the setup cell.",
+           "Section 11 of the lesson: AdamW on the trainable parameters, lr=1e-3 to 2e-3, batches of 4, one "
+           "to two dozen steps. Generate only after training.",
+           "r=8, lora_alpha=16, lora_dropout=0.05, target_modules=['q_proj','k_proj','v_proj','o_proj'], "
+           "task_type='CAUSAL_LM'; loop: loss = peft_model(**collate(batch)).loss; loss.backward(); "
+           "optimizer.step(); optimizer.zero_grad()"],
+    notebook=NOTEBOOK)
+
+QUESTIONS = [q1, q2, q3, q4]

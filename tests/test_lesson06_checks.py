@@ -1,0 +1,163 @@
+"""The lesson 06 checks accept right answers (however written) and reject known-wrong ones.
+
+Question 4 needs a trained adapter: the module fixture trains one (about 30 s on 2 CPU cores),
+saves it, and the tests reload it onto a fresh 4-bit base, which also shows that a saved adapter
+reproduces the trained behaviour.
+"""
+
+import warnings
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from helpers import finetune
+from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
+from helpers.checks import lesson06 as L
+from helpers.checks.common import reference_model
+
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+def status(question, **answers):
+    return question.evaluate(answers).status
+
+
+def four_bit(compute=torch.float32, **overrides):
+    options = dict(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                   bnb_4bit_compute_dtype=compute)
+    return BitsAndBytesConfig(**{**options, **overrides})
+
+
+def load_4bit(path, config=None, dtype=torch.bfloat16):
+    return AutoModelForCausalLM.from_pretrained(path, quantization_config=config or four_bit(), dtype=dtype,
+                                                device_map="cpu")
+
+
+# --------------------------------------------------------------------------- q1
+
+def test_q1_right_answers():
+    assert status(L.q1, bnb_config=four_bit(torch.bfloat16)) == CORRECT
+    assert status(L.q1, bnb_config=four_bit("bfloat16")) == CORRECT  # the dtype as a string
+
+
+@pytest.mark.parametrize("config", [
+    {"bnb_4bit_quant_type": "fp4"},
+    {"bnb_4bit_use_double_quant": False},
+    {"bnb_4bit_compute_dtype": torch.float16},
+    {"load_in_4bit": False, "load_in_8bit": True},
+])
+def test_q1_wrong_answers(config):
+    assert status(L.q1, bnb_config=four_bit(torch.bfloat16, **config)) == INCORRECT
+
+
+def test_q1_a_dict_or_the_defaults_are_rejected():
+    assert status(L.q1, bnb_config=dict(load_in_4bit=True, bnb_4bit_quant_type="nf4")) == INCORRECT
+    assert status(L.q1, bnb_config=BitsAndBytesConfig(load_in_4bit=True)) == INCORRECT
+    assert status(L.q1, bnb_config=____) == NOT_ATTEMPTED
+
+
+# --------------------------------------------------------------------------- q2
+
+@pytest.fixture(scope="module")
+def footprints(course_model_path):
+    fp32 = reference_model().get_memory_footprint()
+    m4 = load_4bit(course_model_path, four_bit(torch.bfloat16))
+    m4_fp32_kept = load_4bit(course_model_path, four_bit(torch.bfloat16), dtype=torch.float32)
+    return {"fp32": fp32, "4bit": m4.get_memory_footprint(), "4bit, fp32 kept": m4_fp32_kept.get_memory_footprint()}
+
+
+def test_q2_right_answers(footprints):
+    ratio = footprints["4bit"] / footprints["fp32"]
+    assert status(L.q2, footprint_ratio=ratio) == CORRECT
+    assert status(L.q2, footprint_ratio=torch.tensor(round(ratio, 3))) == CORRECT  # a tensor, rounded
+
+
+@pytest.mark.parametrize("wrong", ["inverse", "percent", "theory", "fp32 kept", "string"])
+def test_q2_wrong_answers(footprints, wrong):
+    ratio = footprints["4bit"] / footprints["fp32"]
+    answer = {"inverse": 1 / ratio, "percent": 100 * ratio, "theory": 4 / 32,
+              "fp32 kept": footprints["4bit, fp32 kept"] / footprints["fp32"], "string": f"{ratio:.3f}"}[wrong]
+    assert status(L.q2, footprint_ratio=answer) == INCORRECT
+
+
+# --------------------------------------------------------------------------- q3
+
+def test_q3_right_answers():
+    names = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert status(L.q3, lora_targets=names) == CORRECT
+    assert status(L.q3, lora_targets=set(reversed(names))) == CORRECT
+
+
+@pytest.mark.parametrize("answer", [
+    ["q_proj", "k_proj", "v_proj", "o_proj"],                                               # attention only
+    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"],
+    ["model.layers.0.self_attn.q_proj"],                                                    # a full path
+    ["c_attn", "c_proj", "c_fc"],                                                           # GPT-2's names
+    "all-linear",
+])
+def test_q3_wrong_answers(answer):
+    assert status(L.q3, lora_targets=answer) == INCORRECT
+
+
+# --------------------------------------------------------------------------- q4
+
+@pytest.fixture(scope="module")
+def trained_adapter(course_model_path, tmp_path_factory):
+    """Train the lesson's adapter (16 steps) and save it; returns (trained PeftModel, adapter folder)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    tok = AutoTokenizer.from_pretrained(course_model_path)
+    examples = [finetune.encode(p, tok) for p in finetune.load_pairs()]
+    base = prepare_model_for_kbit_training(load_4bit(course_model_path), use_gradient_checkpointing=False)
+    torch.manual_seed(0)
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, task_type="CAUSAL_LM",
+                                            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    order = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(16):
+        idx = torch.randperm(len(examples), generator=order)[:4].tolist()
+        model(**finetune.collate([examples[i] for i in idx], tok.pad_token_id)).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    folder = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(folder)
+    return model, folder
+
+
+def test_q4_trained_adapter_is_accepted(trained_adapter):
+    model, _ = trained_adapter
+    assert status(L.q4, peft_model=model) == CORRECT
+
+
+def test_q4_saved_adapter_reloads_onto_a_fresh_4bit_base_and_is_accepted(course_model_path, trained_adapter):
+    from peft import PeftModel
+
+    model, folder = trained_adapter
+    reloaded = PeftModel.from_pretrained(load_4bit(course_model_path), folder)
+    assert L.greedy_answer(reloaded) == L.greedy_answer(model)
+    assert L.ANSWER in L.greedy_answer(reloaded)
+    assert status(L.q4, peft_model=reloaded) == CORRECT
+
+
+def test_q4_wrong_answers(course_model_path, trained_adapter):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    _, folder = trained_adapter
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    untrained = get_peft_model(load_4bit(course_model_path), lora)            # B = 0: the adapter does nothing
+    assert status(L.q4, peft_model=untrained) == INCORRECT
+    fp32_base = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32), folder)
+    assert status(L.q4, peft_model=fp32_base) == INCORRECT                   # not QLoRA: the base is not 4-bit
+    assert status(L.q4, peft_model=reference_model()) == INCORRECT           # not a PeftModel at all
+    assert status(L.q4, peft_model=____) == NOT_ATTEMPTED
+
+
+def test_checking_q4_leaves_the_model_as_it_was(trained_adapter):
+    model, _ = trained_adapter
+    flags = [m.training for m in model.modules()]
+    L.q4.evaluate({"peft_model": model})
+    assert [m.training for m in model.modules()] == flags
