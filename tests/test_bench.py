@@ -1,0 +1,90 @@
+"""The pure pieces of the benchmark (helpers/bench.py): no timings, no assertions on speed."""
+
+import os
+
+import pytest
+import torch
+
+from helpers import bench
+
+
+def test_md_table_has_header_separator_and_rows():
+    text = bench.md_table(["name", "time (s)"], [["a", "1.5"], ["b|c", None]])
+    assert text.splitlines() == [
+        "| name | time (s) |",
+        "|---|---|",
+        "| a | 1.5 |",
+        "| b\\|c | – |",
+    ]
+
+
+def test_bytes_per_token_counts_tied_lm_head_in_full_and_lookups_as_one_row(tiny_model_path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32)
+    wte, wpe = model.transformer.wte.weight, model.transformer.wpe.weight
+    assert model.lm_head.weight is wte  # tied: the lm_head matmul reads all of it
+    n_unique = sum(p.numel() for p in model.parameters())  # tied weights counted once
+    # everything once, except the position embedding: a lookup reads one row per token
+    expected = 4 * (n_unique - wpe.numel() + wpe.shape[1])
+    assert bench.bytes_per_token(model) == expected
+    assert bench.bytes_per_token(model.to(torch.bfloat16)) == expected // 2
+
+
+def test_bytes_per_token_untied_embedding_is_one_row():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False)
+    model = LlamaForCausalLM(config)
+    embed = model.model.embed_tokens.weight
+    n = sum(p.numel() for p in model.parameters())
+    assert bench.bytes_per_token(model) == 4 * (n - embed.numel() + 16)
+
+
+def test_bytes_per_token_of_a_4bit_layer_is_packed_weights_plus_quant_state():
+    bnb = pytest.importorskip("bitsandbytes")
+    # compress_statistics=False: what BitsAndBytesConfig(load_in_4bit=True) does by default
+    layer = bnb.nn.Linear4bit(128, 64, bias=False, quant_type="nf4", compress_statistics=False,
+                              compute_dtype=torch.bfloat16).to("cpu")  # .to() quantizes
+    packed = 128 * 64 // 2             # two 4-bit values per byte
+    absmax = 128 * 64 // 64 * 4        # one float32 scale per block of 64
+    code = 16 * 4                      # the NF4 lookup table
+    assert bench.bytes_per_token(torch.nn.Sequential(layer)) == packed + absmax + code
+
+
+def test_bytes_per_token_of_a_double_quantized_4bit_layer_counts_the_nested_state():
+    bnb = pytest.importorskip("bitsandbytes")
+    layer = bnb.nn.Linear4bit(128, 64, bias=False, quant_type="nf4", compress_statistics=True,
+                              compute_dtype=torch.bfloat16).to("cpu")
+    packed, absmax, code = 128 * 64 // 2, 128 * 64 // 64 * 1, 16 * 4  # absmax now uint8
+    nested = 4 + 256 * 4 + 4          # one float32 scale for the 128 absmax, its 8-bit code, offset
+    assert bench.bytes_per_token(torch.nn.Sequential(layer)) == packed + absmax + code + nested
+
+
+def test_expected_notebooks_come_from_the_readme_course_map():
+    expected = bench.expected_notebooks()
+    assert "notebooks/01_loading.ipynb" in expected
+    assert "solutions/01_loading.ipynb" in expected  # exercises/ links stand for solutions/
+    assert not any(name.startswith("exercises/") for name in expected)
+
+
+def test_peak_rss_sees_this_process():
+    monitor = bench.PeakRSS(os.getpid(), interval=0.01)
+    monitor.start()
+    peak = monitor.stop()
+    assert peak > 0
+
+
+def test_options_select_sections(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(bench, "machine_header", lambda: ["- machine"])
+    monkeypatch.setattr(bench, "bench_setup", lambda: ran.append("setup") or "## setup")
+    out = tmp_path / "b.md"
+    assert bench.main(["--only", "setup", "--out", str(out)]) == 0
+    assert ran == ["setup"]
+    text = out.read_text()
+    assert "## setup" in text and "make bench" in text
+    ran.clear()
+    bench.main(["--only", "setup", "--skip-setup", "--out", str(out)])
+    assert ran == []
