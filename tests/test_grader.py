@@ -124,3 +124,19 @@ def test_usage_errors_exit_nonzero(tmp_path):
     assert run(str(tmp_path / "missing.ipynb")).returncode == 2
     assert run(str(tmp_path)).returncode == 2  # empty folder: nothing to grade
     assert run(str(SOLUTION), "--report", str(tmp_path / "r.txt")).returncode == 2
+
+
+def test_every_solution_notebook_is_graded_all_correct(tmp_path):
+    """The grader, run on solutions/ itself, marks every question of every lesson correct."""
+    report = tmp_path / "solutions.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "grade", str(repo_root() / "solutions"), "--timeout", "300",
+         "--jobs", "2", "--report", str(report)],
+        capture_output=True, text=True, timeout=1800, cwd=repo_root())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(report.read_text())
+    graded = {r["notebook"].rsplit("/", 1)[-1] for r in rows}
+    assert graded == {p.name for p in (repo_root() / "solutions").glob("*.ipynb")}
+    wrong = [(r["notebook"].rsplit("/", 1)[-1], r["question"], r["status"], r["message"]) for r in rows
+             if r["status"] != "correct"]
+    assert not wrong, wrong
