@@ -5,8 +5,6 @@ saves it, and the tests reload it onto a fresh 4-bit base, which also shows that
 reproduces the trained behaviour.
 """
 
-import warnings
-
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
@@ -15,9 +13,6 @@ from helpers import finetune
 from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson06 as L
 from helpers.checks.common import reference_model
-
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-
 
 def status(question, **answers):
     return question.evaluate(answers).status
