@@ -7,10 +7,20 @@ function that receives their values. In the notebook::
     model_bf16 = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16)
     q1.check()      # reads `model_bf16` from the notebook and checks it
 
-Outcomes: ``correct``; ``incorrect`` with a message that says what to fix (never
-the expected value); ``not_attempted`` while a variable is missing or still the
-placeholder ``____``; ``skipped`` when the question needs hardware this machine
-lacks (a GPU). Results render coloured in Jupyter and as plain text elsewhere.
+Outcomes (one table, :data:`OUTCOMES`, maps each to what a learner and the
+grader's report show):
+
+* ``correct``;
+* ``incorrect`` - the check rejected the answer (it raised :class:`Incorrect`),
+  with a message that says what to fix (never the expected value);
+* ``not_attempted`` - a variable is missing or still the placeholder ``____``;
+* ``skipped`` - the question needs hardware this machine lacks (a GPU);
+* ``check_failed`` - the check itself raised something other than
+  :class:`Incorrect` (a bug in the check, a library that changed): this says
+  nothing about the answer and never counts against the learner;
+* ``error`` - the grader could not run the notebook far enough to grade it.
+
+Results render coloured in Jupyter and as plain text elsewhere.
 
 ``q1.check()`` finds the notebook's variables in the globals of the code that
 called it (the notebook's namespace). The grader calls ``evaluate(namespace)``
@@ -27,7 +37,29 @@ from pathlib import Path
 
 import torch
 
-CORRECT, INCORRECT, NOT_ATTEMPTED, SKIPPED = "correct", "incorrect", "not_attempted", "skipped"
+CORRECT, INCORRECT, NOT_ATTEMPTED = "correct", "incorrect", "not_attempted"
+SKIPPED, CHECK_FAILED, ERROR = "skipped", "check_failed", "error"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one status is shown: ``label`` to a learner, ``symbol`` in the grader's table."""
+
+    label: str
+    symbol: str
+    colour: str
+    background: str
+    counts: bool  # does the question's points count toward the learner's maximum?
+
+
+OUTCOMES = {
+    CORRECT: Outcome("Correct", "ok", "#1b7f3b", "#e8f5ec", True),
+    INCORRECT: Outcome("Incorrect", "x", "#b42318", "#fdecea", True),
+    NOT_ATTEMPTED: Outcome("Not attempted yet", "-", "#8a6d00", "#fff8e1", True),
+    SKIPPED: Outcome("Skipped", "skip", "#475467", "#f2f4f7", False),
+    CHECK_FAILED: Outcome("Problem with the check (not your answer)", "BUG", "#6941c6", "#f4ebff", False),
+    ERROR: Outcome("Could not be graded", "ERR", "#b42318", "#fdecea", True),
+}
 
 
 class Placeholder:
@@ -69,30 +101,23 @@ def as_dtype(value) -> torch.dtype | None:
 
 @dataclass
 class Result:
-    """The outcome of checking one question."""
+    """The outcome of checking one question: ``status`` is a key of :data:`OUTCOMES`."""
 
     question: str
     status: str
     message: str = ""
 
-    _STYLE = {
-        CORRECT: ("#1b7f3b", "#e8f5ec", "Correct"),
-        INCORRECT: ("#b42318", "#fdecea", "Incorrect"),
-        NOT_ATTEMPTED: ("#8a6d00", "#fff8e1", "Not attempted yet"),
-        SKIPPED: ("#475467", "#f2f4f7", "Skipped"),
-    }
-
     def __str__(self) -> str:
-        label = self._STYLE.get(self.status, (None, None, self.status))[2]
+        label = OUTCOMES[self.status].label if self.status in OUTCOMES else self.status
         return f"{self.question}: {label}" + (f" - {self.message}" if self.message else "")
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        fg, bg, label = self._STYLE.get(self.status, ("#000", "#fff", self.status))
+        o = OUTCOMES.get(self.status, Outcome(self.status, "?", "#000", "#fff", True))
         msg = f": {html.escape(self.message)}" if self.message else ""
-        return (f'<div style="color:{fg};background:{bg};padding:6px 10px;border-left:4px solid {fg}">'
-                f"<b>{html.escape(self.question)}: {label}</b>{msg}</div>")
+        return (f'<div style="color:{o.colour};background:{o.background};padding:6px 10px;'
+                f'border-left:4px solid {o.colour}"><b>{html.escape(self.question)}: {o.label}</b>{msg}</div>')
 
 
 def _show(obj) -> None:
@@ -131,7 +156,13 @@ class Question:
         return f"<{self.name}: {self.title}; define {', '.join(self.answers)}, then {self.name}.check()>"
 
     def evaluate(self, namespace: dict) -> Result:
-        """Check the answer found in ``namespace``; never raises on a bad answer."""
+        """Check the answer found in ``namespace``; never raises.
+
+        A check rejects an answer only by raising :class:`Incorrect`; any other
+        exception is reported as ``check_failed``, never as ``incorrect``, so that
+        a broken check cannot pass for a rejected answer. Checks therefore test
+        the *kind* of each answer first (with :func:`expect`) before using it.
+        """
         if self.requires == "cuda" and not torch.cuda.is_available():
             return Result(self.name, SKIPPED, "this question needs a CUDA GPU and none is available "
                                               "here; nothing to check on this machine")
@@ -145,10 +176,10 @@ class Question:
             self.checker(**values)
         except Incorrect as e:
             return Result(self.name, INCORRECT, str(e))
-        except Exception as e:  # a wrong type or a broken object must not crash the check
-            return Result(self.name, INCORRECT,
-                          f"checking your answer raised {type(e).__name__}: {str(e)[:200]}. "
-                          f"Is `{'`, `'.join(self.answers)}` the kind of object the question asks for?")
+        except Exception as e:  # the check broke: not a verdict on the answer
+            return Result(self.name, CHECK_FAILED,
+                          f"the check itself failed with {type(e).__name__}: {str(e)[:200]}. This says nothing "
+                          "about your answer: it is a problem with checking (please tell your instructor).")
         return Result(self.name, CORRECT)
 
     def check(self) -> None:

@@ -16,8 +16,10 @@ run again in a new kernel and graded; questions answered later count as not
 passed. A notebook that exceeds its overall time limit is stopped and reported.
 
 The report has one row per notebook and question: ``notebook``, ``question``,
-``status`` (``correct``, ``incorrect``, ``not_attempted``, ``skipped``,
-``error``), ``message``, ``points``, ``max_points``.
+``status`` (a key of ``helpers.checking.OUTCOMES``: ``correct``, ``incorrect``,
+``not_attempted``, ``skipped``, ``check_failed``, ``error``), ``message``,
+``points``, ``max_points``. ``skipped`` and ``check_failed`` (a check that broke,
+not a wrong answer) do not count toward ``max_points``.
 
 Threat model: honest mistakes and casual cheating (redefining ``q1.check``,
 printing "Correct", deleting check cells). Learner code runs with your user's
@@ -50,12 +52,13 @@ def lesson_questions(lesson: str) -> list:
 
 def write_results(path: str, lesson: str, namespace: dict) -> None:
     """Evaluate every question of ``lesson`` on ``namespace``; write JSON to ``path``."""
+    from helpers.checking import CORRECT, OUTCOMES
     rows = []
     for q in lesson_questions(lesson):
         r = q.evaluate(namespace)
         rows.append({"question": q.name, "status": r.status, "message": r.message,
-                     "points": q.points if r.status == "correct" else 0,
-                     "max_points": 0 if r.status == "skipped" else q.points})
+                     "points": q.points if r.status == CORRECT else 0,
+                     "max_points": q.points if OUTCOMES[r.status].counts else 0})
     with open(path, "w") as f:
         json.dump(rows, f)
 
@@ -204,7 +207,8 @@ def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0)
 
 
 def _error_row(notebook, question, message, max_points=1):
-    return {"notebook": notebook, "question": question, "status": "error", "message": message,
+    from .checking import ERROR
+    return {"notebook": notebook, "question": question, "status": ERROR, "message": message,
             "points": 0, "max_points": max_points}
 
 
@@ -257,25 +261,27 @@ def grade(paths, timeout: float = 120, jobs: int = 1, max_output_mb: float = 1.0
     return [row for r in results for row in r["rows"]]
 
 
-SYMBOL = {"correct": "ok", "incorrect": "x", "not_attempted": "-", "skipped": "skip", "error": "ERR"}
-
-
 def format_table(rows: list[dict]) -> str:
-    """Learner x question table, then the summary line."""
+    """Learner x question table, then the summary line and the legend."""
+    from .checking import CHECK_FAILED, CORRECT, OUTCOMES
     notebooks = list(dict.fromkeys(r["notebook"] for r in rows))
     questions = list(dict.fromkeys(r["question"] for r in rows))
     width = max([len("notebook")] + [len(n) for n in notebooks])
     lines = ["notebook".ljust(width) + "  " + "  ".join(q.ljust(5) for q in questions) + "  points"]
     for nb in notebooks:
         mine = {r["question"]: r for r in rows if r["notebook"] == nb}
-        cells = [SYMBOL.get(mine[q]["status"], "?").ljust(5) if q in mine else "".ljust(5) for q in questions]
+        cells = [(OUTCOMES[mine[q]["status"]].symbol if q in mine else "").ljust(5) for q in questions]
         pts = sum(r["points"] for r in mine.values())
         mx = sum(r["max_points"] for r in mine.values())
         lines.append(nb.ljust(width) + "  " + "  ".join(cells) + f"  {pts}/{mx}")
-    passed = sum(r["status"] == "correct" for r in rows)
-    total = sum(r["status"] != "skipped" for r in rows)
-    lines.append(f"{len(notebooks)} notebook(s) graded: {passed}/{total} checks passed "
-                 "(ok = correct, x = incorrect, - = not attempted, ERR = could not be graded)")
+    passed = sum(r["status"] == CORRECT for r in rows)
+    total = sum(OUTCOMES[r["status"]].counts for r in rows)
+    lines.append(f"{len(notebooks)} notebook(s) graded: {passed}/{total} checks passed")
+    broken = sum(r["status"] == CHECK_FAILED for r in rows)
+    if broken:
+        lines.append(f"WARNING: {broken} check(s) failed to run (BUG): a problem with the course's checks, not "
+                     "the learners' answers; not counted. Fix the check, then grade again.")
+    lines.append("legend: " + ", ".join(f"{o.symbol} = {o.label.lower()}" for o in OUTCOMES.values()))
     return "\n".join(lines)
 
 

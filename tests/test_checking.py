@@ -2,8 +2,8 @@
 
 import torch
 
-from helpers.checking import (CORRECT, INCORRECT, NOT_ATTEMPTED, SKIPPED, Question, Result, ____,
-                              as_dtype, expect, is_placeholder, solution_source)
+from helpers.checking import (CHECK_FAILED, CORRECT, INCORRECT, NOT_ATTEMPTED, OUTCOMES, SKIPPED, Question,
+                              Result, ____, as_dtype, expect, is_placeholder, solution_source)
 from helpers.checks import lesson01
 
 
@@ -22,12 +22,22 @@ def test_three_outcomes():
     assert Q.evaluate({"x": ____}).status == NOT_ATTEMPTED
 
 
-def test_a_check_that_raises_reports_incorrect_instead_of_crashing():
+def test_a_check_that_crashes_is_a_check_failure_not_a_rejection():
     class Evil:
         def __gt__(self, other):
             raise RuntimeError("boom")
     r = Question("q", "t", ["x"], lambda x: expect(x > 0, "no"), notebook=None).evaluate({"x": Evil()})
-    assert r.status == INCORRECT and "RuntimeError" in r.message
+    assert r.status == CHECK_FAILED != INCORRECT
+    assert "RuntimeError: boom" in r.message and "nothing about your answer" in r.message
+    assert str(r).startswith("q: Problem with the check (not your answer)")
+    assert not OUTCOMES[CHECK_FAILED].counts and OUTCOMES[INCORRECT].counts
+
+
+def test_a_broken_reference_is_a_check_failure():
+    def needs_reference(x):
+        raise AttributeError("'LlamaForCausalLM' object has no attribute 'renamed_in_a_new_release'")
+    r = Question("q", "t", ["x"], needs_reference).evaluate({"x": 1})
+    assert r.status == CHECK_FAILED and "AttributeError" in r.message
 
 
 def test_gpu_question_is_skipped_with_a_reason_when_no_gpu():

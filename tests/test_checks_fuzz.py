@@ -1,5 +1,8 @@
 """Whatever a learner types into a check, the check answers; it never crashes.
 
+A check must reject a wrong *kind* of answer with `Incorrect` (a message saying what to fix);
+any other exception is `check_failed` (a bug in the check), which these tests do not accept.
+
 Hypothesis throws random values (and some nasty objects: None, a model on the meta device,
 an object whose every attribute raises) at every question of every lesson.
 """
@@ -64,7 +67,7 @@ values = st.one_of(
 def test_random_answers_never_crash_a_check(q, data, meta_model):
     answers = {var: data.draw(st.one_of(values, st.just(meta_model)), label=var) for var in q.answers}
     result = q.evaluate(answers)
-    assert result.status in {CORRECT, INCORRECT, NOT_ATTEMPTED, SKIPPED}
+    assert result.status in {CORRECT, INCORRECT, NOT_ATTEMPTED, SKIPPED}, f"{result.status}: {result.message}"
     assert isinstance(result.message, str)
     if result.status == INCORRECT:
         assert result.message, "an incorrect answer must say what to fix"

@@ -34,8 +34,8 @@ def as_id_rows(value) -> list[list[int]]:
     if not isinstance(value, (list, tuple)) or not value:
         raise Incorrect("expected token ids: a tensor or a list of ints")
     rows = [value] if isinstance(value[0], int) else list(value)
-    if not all(isinstance(r, (list, tuple)) and all(isinstance(t, int) for t in r) for r in rows):
-        raise Incorrect("expected token ids: a tensor or a list of ints")
+    if not all(isinstance(r, (list, tuple)) and all(isinstance(t, int) and t >= 0 for t in r) for r in rows):
+        raise Incorrect("expected token ids: a tensor or a list of non-negative ints")
     return [list(r) for r in rows]
 
 

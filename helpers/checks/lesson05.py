@@ -49,6 +49,9 @@ def _check_course_weights(model, name):
     ref = reference_model()
     expect(model.config.model_type == ref.config.model_type and model.num_parameters() == ref.num_parameters(),
            f"`{name}` is not the course model")
+    expect(not any(p.is_meta for p in model.parameters()),
+           f"`{name}` has no weights (it is on the meta device): load it with from_pretrained, outside "
+           "init_empty_weights()")
     got = model.get_input_embeddings().weight.detach().float().cpu()
     want = ref.get_input_embeddings().weight
     expect(got.shape == want.shape and torch.allclose(got, want, atol=1e-2, rtol=1e-2),
