@@ -5,6 +5,10 @@ and every notebook kernel (a child process) see it:
 
 * HF_HUB_OFFLINE=1 - never wait on the Hub (set later, a lookup retries ~48 s);
 * HF_HUB_DISABLE_PROGRESS_BARS=1 - no "Loading weights" bars in compared outputs.
+
+COURSE_BREAK_REFERENCES=1 makes every check's reference model and tokenizer raise
+(tests/test_check_tests_notice_a_broken_check.py runs the lesson check tests that way:
+they must fail, not pass).
 """
 
 import os
@@ -14,6 +18,27 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
+
+
+def _break_references() -> None:
+    """Replace ``reference_model``/``reference_tokenizer`` in every check module by a function that raises."""
+    import importlib
+    import pkgutil
+
+    import helpers.checks
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("reference broken on purpose (COURSE_BREAK_REFERENCES=1)")
+
+    for info in pkgutil.iter_modules(helpers.checks.__path__):
+        module = importlib.import_module(f"helpers.checks.{info.name}")
+        for name in ("reference_model", "reference_tokenizer"):
+            if hasattr(module, name):
+                setattr(module, name, broken)
+
+
+if os.environ.get("COURSE_BREAK_REFERENCES") == "1":
+    _break_references()
 
 
 @pytest.fixture(scope="session")

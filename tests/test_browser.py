@@ -2,9 +2,12 @@
 
 * JupyterLab runs on 127.0.0.1 (random port, random token) over a temporary COPY of
   notebooks/, exercises/ and solutions/ with autosave off: the repository is never written.
-* Every notebook in notebooks/ is opened and run with Run > Run All Cells; no cell may show
+* What only a browser shows, and nothing else: nbval already runs every notebook in a fresh
+  kernel and compares its checked outputs, so the browser runs the two lessons that need a
+  front end. Lesson 02 (Run All, then the ipywidgets playground: set the controls, click
+  Generate, text must stream in) and lesson 05 (Run All with a kernel that, as in JupyterLab,
+  accepts input: its cells that would prompt `[y/N]` must not hang the run). No cell may show
   an error, and every code cell must finish.
-* Lesson 02's playground: set the controls, click Generate, and text must appear.
 * Exercise 01: `q3.check()` renders "Not attempted", then, after typing an answer, "Correct".
 
 Chromium is Debian's (/usr/bin/chromium, installed by `make test` when root); Playwright
@@ -26,12 +29,14 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "build" / "screenshots"
-NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = ["02_generation.ipynb", "05_error_recovery.ipynb"]  # the widget; the input prompts
 RUN_TIMEOUT_S = 900  # one notebook, all cells
 
 
@@ -71,7 +76,7 @@ def lab(tmp_path_factory, pytestconfig):
         pytest.skip(reason)
     pytest.importorskip("playwright")
     work = tmp_path_factory.mktemp("lab")
-    for folder in ("notebooks", "exercises", "solutions"):
+    for folder in ("notebooks", "exercises", "solutions"):  # copied whole: lessons may read each other
         shutil.copytree(ROOT / folder, work / folder)
     _lab_settings(work / "settings")
     port, token = _free_port(), os.urandom(16).hex()

@@ -1,7 +1,9 @@
 """The instructor's grader on crafted submissions: each reported truthfully, none modified.
 
 All submissions are graded in one `python -m helpers grade` run (the real command line),
-with a short per-cell timeout, two at a time.
+with a short per-cell timeout, two at a time. Two real solution notebooks (lessons 01 and 03)
+are graded end to end and must come out all correct; every other solution notebook runs
+under nbval, whose checked `qN.check()` cells must print "Correct".
 """
 
 import csv
@@ -18,6 +20,7 @@ from nbformat.v4 import new_code_cell
 from helpers.models import repo_root
 
 SOLUTION = repo_root() / "solutions" / "01_loading.ipynb"
+SOLUTION_03 = repo_root() / "solutions" / "03_dtypes.ipynb"
 EXERCISE = repo_root() / "exercises" / "01_loading.ipynb"
 TIMEOUT = 45  # seconds per cell (the infinite loop costs this much)
 
@@ -46,6 +49,8 @@ def _replace(nb_path, old, new):
 SUBMISSIONS = {
     # name: (notebook, {question: expected status}, text expected in the messages or None)
     "01_solution": (lambda: nbformat.read(SOLUTION, as_version=4), dict.fromkeys(["q1", "q2", "q3", "q4"], "correct"), None),
+    "03_solution": (lambda: nbformat.read(SOLUTION_03, as_version=4),
+                    dict.fromkeys(["q1", "q2", "q3", "q4", "q5"], "correct"), None),
     "01_blank": (lambda: nbformat.read(EXERCISE, as_version=4), dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), None),
     "01_wrong_q3": (lambda: _replace(SOLUTION, "n_params = sum(p.numel() for p in model.parameters())",
                                      "n_params = sum(t.numel() for t in model.state_dict().values())"),
@@ -91,13 +96,15 @@ def graded(tmp_path_factory):
     return proc, rows, before, after, folder
 
 
+@pytest.mark.slow
 def test_grading_runs_and_exits_zero(graded):
     proc, rows, *_ = graded
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "checks passed" in proc.stdout and "all tests passed" not in proc.stdout
+    assert "checks passed" in proc.stdout and "all tests passed" not in proc.stdout and "WARNING" not in proc.stdout
     assert {r["notebook"].rsplit("/", 1)[-1][:-6] for r in rows} == set(SUBMISSIONS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SUBMISSIONS))
 def test_each_submission_is_reported_truthfully(graded, name):
     proc, rows, *_ = graded
@@ -112,6 +119,7 @@ def test_each_submission_is_reported_truthfully(graded, name):
         assert any(text in r["message"] for r in mine.values())
 
 
+@pytest.mark.slow
 def test_no_submission_is_modified(graded):
     _, _, before, after, _ = graded
     assert before == after
@@ -126,17 +134,15 @@ def test_usage_errors_exit_nonzero(tmp_path):
     assert run(str(SOLUTION), "--report", str(tmp_path / "r.txt")).returncode == 2
 
 
-def test_every_solution_notebook_is_graded_all_correct(tmp_path):
-    """The grader, run on solutions/ itself, marks every question of every lesson correct."""
-    report = tmp_path / "solutions.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "helpers", "grade", str(repo_root() / "solutions"), "--timeout", "300",
-         "--jobs", "2", "--report", str(report)],
-        capture_output=True, text=True, timeout=1800, cwd=repo_root())
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(report.read_text())
-    graded = {r["notebook"].rsplit("/", 1)[-1] for r in rows}
-    assert graded == {p.name for p in (repo_root() / "solutions").glob("*.ipynb")}
-    wrong = [(r["notebook"].rsplit("/", 1)[-1], r["question"], r["status"], r["message"]) for r in rows
-             if r["status"] != "correct"]
-    assert not wrong, wrong
+
+
+def test_a_broken_check_has_its_own_status_in_the_report():
+    from helpers.grader import format_table
+    rows = [{"notebook": "alice.ipynb", "question": "q1", "status": "correct", "message": "", "points": 1, "max_points": 1},
+            {"notebook": "alice.ipynb", "question": "q2", "status": "check_failed", "message": "the check itself failed",
+             "points": 0, "max_points": 0},
+            {"notebook": "bob.ipynb", "question": "q1", "status": "incorrect", "message": "no", "points": 0, "max_points": 1}]
+    table = format_table(rows)
+    assert "BUG" in table.splitlines()[1] and "1/1" in table.splitlines()[1]  # alice: not counted against her
+    assert "1/2 checks passed" in table and "WARNING: 1 check(s) failed to run" in table
+    assert "BUG = problem with the check" in table
