@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup browser lab test test-quick bench help
+.PHONY: setup browser lab test test-quick bench execute help
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
@@ -29,6 +29,7 @@ help:
 	@echo "make setup  - create .venv, install the pins, prepare the course models"
 	@echo "make browser - install Debian's chromium for the browser test (root only)"
 	@echo "make bench  - benchmark notebooks, loading and decoding (writes BENCHMARK.md)"
+	@echo "make execute NB=\"notebooks/03_dtypes.ipynb ...\" - run notebooks and store their outputs (authors)"
 
 setup: $(VENV)/.installed
 	$(PY) -m helpers prepare
@@ -64,6 +65,9 @@ test: setup browser
 test-quick: setup
 	$(PY) -m helpers exercises build --check
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow" $(PYTEST_PARALLEL) --durations=5
+
+execute: setup
+	$(PY) -m tools.execute $(NB)
 
 bench: setup
 	$(PY) -m helpers.bench

@@ -233,8 +233,12 @@ class PeakRSS(threading.Thread):
         return self.peak
 
 
-def run_notebook(path: Path, cell_timeout: float = 900) -> dict:
-    """Execute ``path`` in a fresh kernel (never saved). Returns times, peak memory, status."""
+def run_notebook(path: Path, cell_timeout: float = 900, save: bool = False) -> dict:
+    """Execute ``path`` in a fresh kernel. Returns times, peak memory, status.
+
+    ``save=True`` writes the executed notebook (outputs included) back to ``path`` when
+    every cell ran (``make execute``); otherwise nothing is written.
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -265,6 +269,8 @@ def run_notebook(path: Path, cell_timeout: float = 900) -> dict:
         result.update(status="failed", error=f"{type(e).__name__}: {str(e)[:160]}")
     result["total_s"] = time.perf_counter() - start
     result["peak_mib"] = monitor.stop() / MIB if monitor else None
+    if save and result["status"] == "ok":
+        nbformat.write(nb, path)
     return result
 
 

@@ -5,14 +5,19 @@
 ``best_dtype(device)`` answers "which floating-point type should I load the
 weights in on this device?":
 
-* CUDA with bfloat16 support (Ampere, compute capability 8.0, and newer):
-  ``torch.bfloat16`` - half the memory of float32, same exponent range, so no
-  overflow surprises.
-* older CUDA GPUs (no bf16): ``torch.float16`` - half the memory, but a
-  smaller range (values above 65504 become inf).
+* CUDA with native bfloat16 (Ampere, compute capability 8.0, and newer: A100,
+  RTX 30xx/40xx, L4, H100): ``torch.bfloat16`` - half the memory of float32,
+  same exponent range, so no overflow surprises.
+* older CUDA GPUs (T4 on Colab's free tier, V100: compute capability 7.x):
+  ``torch.float16``. Their tensor cores do float16, not bfloat16; PyTorch can
+  *emulate* bfloat16 there, so ``torch.cuda.is_bf16_supported()`` says True on a
+  T4 by default. Ask ``is_bf16_supported(including_emulation=False)``, or read the
+  compute capability, as this function does. float16 has a smaller range (values
+  above 65504 become inf), which a model trained in bf16 can hit.
 * MPS: ``torch.float16``.
-* CPU: ``torch.float32`` - the safe default. bf16 on a CPU halves memory, but
-  is only fast on CPUs with bf16 instructions (lesson 03 measures it).
+* CPU: ``torch.float32`` - the safe default for loading. bf16 halves memory on a
+  CPU; whether it is faster depends on the CPU and on the work (lesson 03
+  measures prefill and decoding separately on yours).
 """
 
 from __future__ import annotations
@@ -34,10 +39,22 @@ def best_dtype(device: str | torch.device | None = None) -> torch.dtype:
     """Return the dtype to load weights in on ``device`` (default: ``best_device()``)."""
     kind = torch.device(device or best_device()).type
     if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if has_native_bf16(device) else torch.float16
     if kind == "mps":
         return torch.float16
     return torch.float32
+
+
+def has_native_bf16(device: str | torch.device | None = "cuda") -> bool:
+    """True when this CUDA GPU computes bfloat16 natively (compute capability 8.0 or newer).
+
+    Unlike ``torch.cuda.is_bf16_supported()`` (default ``including_emulation=True``),
+    this is False on a T4 or V100, where bfloat16 only runs emulated.
+    """
+    if torch.version.hip:  # AMD GPUs (ROCm) that PyTorch supports all have bf16
+        return True
+    major, _minor = torch.cuda.get_device_capability(device)
+    return major >= 8
 
 
 def cpu_has_bf16_instructions() -> bool:

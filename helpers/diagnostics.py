@@ -76,7 +76,8 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
             name=props.name,
             count=torch.cuda.device_count(),
             memory_gib=round(props.total_memory / GIB, 1),
-            bf16_supported=torch.cuda.is_bf16_supported(),
+            compute_capability=".".join(map(str, torch.cuda.get_device_capability(0))),
+            bf16_native=_device.has_native_bf16(0),  # False on a T4/V100, where bf16 is only emulated
             cuda_version=torch.version.cuda,
         )
     mps = getattr(torch.backends, "mps", None)
