@@ -81,6 +81,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import psutil  # noqa: E402
 
+from .speed import bytes_per_token, memory_bandwidth  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("notebooks", "load", "decode", "setup")
 MIB = 2**20
@@ -105,42 +107,6 @@ def md_table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _quant_state_bytes(weight) -> int:
-    """Bytes of a bitsandbytes 4-bit weight's quantization state (absmax, code, nested state)."""
-    qs = getattr(weight, "quant_state", None)
-    if qs is None:
-        return 0
-    tensors = [qs.absmax, qs.code]
-    if getattr(qs, "nested", False):
-        tensors += [qs.state2.absmax, qs.state2.code, qs.offset]
-    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
-
-def bytes_per_token(model) -> int:
-    """Weight bytes one decode step must read: the numerator of the roofline.
-
-    Each parameter counts once, even when tied. A parameter that belongs only to
-    ``nn.Embedding`` modules is a lookup: one row per token. Everything else
-    (linear layers, norms, and a lm_head tied to the embedding, whose matmul
-    reads the whole matrix) counts in full. A bitsandbytes 4-bit weight counts
-    its packed bytes plus its quantization state. Buffers (e.g. rotary
-    frequencies) are left out.
-    """
-    import torch
-
-    owners: dict[int, tuple] = {}  # id(param) -> (param, [module, ...])
-    for module in model.modules():
-        for param in module.parameters(recurse=False):
-            owners.setdefault(id(param), (param, []))[1].append(module)
-    total = 0
-    for param, modules in owners.values():
-        if all(isinstance(m, torch.nn.Embedding) for m in modules):
-            total += param.shape[-1] * param.element_size()
-        else:
-            total += param.numel() * param.element_size() + _quant_state_bytes(param)
-    return total
 
 
 def median(values: list[float]) -> float:
@@ -396,21 +362,6 @@ def bench_load(model_dir: Path, repeats: int) -> str:
 
 # --------------------------------------------------------------------------- 3. decoding
 
-def read_bandwidth(gib: float = 1.0, repeats: int = 7) -> float:
-    """Bytes per second torch reads from RAM: best of ``repeats`` sums of a ``gib`` GiB tensor."""
-    import torch
-
-    x = torch.ones(int(gib * GIB) // 4, dtype=torch.float32)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        x.sum()
-        best = min(best, time.perf_counter() - start)
-    nbytes = x.numel() * x.element_size()
-    del x
-    return nbytes / best
-
-
 def load_variant(model_dir: Path, variant: str):
     """The course model as ``fp32``, ``bf16``, or bitsandbytes 4-bit ``nf4`` (bf16 compute) / ``nf4-fp32``."""
     import torch
@@ -441,7 +392,7 @@ def bench_decode(model_dir: Path, new_tokens: int, repeats: int) -> str:
 
     threads = torch.get_num_threads()
     log(f"decode: measuring read bandwidth with {threads} torch threads")
-    bandwidth = read_bandwidth()
+    bandwidth = memory_bandwidth("cpu", gib=1.0, repeats=7)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}],
                                            add_generation_prompt=True, return_tensors="pt",

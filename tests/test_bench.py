@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from helpers import bench
+from helpers.speed import bytes_per_token
 
 
 def test_md_table_has_header_separator_and_rows():
@@ -27,8 +28,8 @@ def test_bytes_per_token_counts_tied_lm_head_in_full_and_lookups_as_one_row(tiny
     n_unique = sum(p.numel() for p in model.parameters())  # tied weights counted once
     # everything once, except the position embedding: a lookup reads one row per token
     expected = 4 * (n_unique - wpe.numel() + wpe.shape[1])
-    assert bench.bytes_per_token(model) == expected
-    assert bench.bytes_per_token(model.to(torch.bfloat16)) == expected // 2
+    assert bytes_per_token(model) == expected
+    assert bytes_per_token(model.to(torch.bfloat16)) == expected // 2
 
 
 def test_bytes_per_token_untied_embedding_is_one_row():
@@ -39,7 +40,7 @@ def test_bytes_per_token_untied_embedding_is_one_row():
     model = LlamaForCausalLM(config)
     embed = model.model.embed_tokens.weight
     n = sum(p.numel() for p in model.parameters())
-    assert bench.bytes_per_token(model) == 4 * (n - embed.numel() + 16)
+    assert bytes_per_token(model) == 4 * (n - embed.numel() + 16)
 
 
 def test_bytes_per_token_of_a_4bit_layer_is_packed_weights_plus_quant_state():
@@ -50,7 +51,7 @@ def test_bytes_per_token_of_a_4bit_layer_is_packed_weights_plus_quant_state():
     packed = 128 * 64 // 2             # two 4-bit values per byte
     absmax = 128 * 64 // 64 * 4        # one float32 scale per block of 64
     code = 16 * 4                      # the NF4 lookup table
-    assert bench.bytes_per_token(torch.nn.Sequential(layer)) == packed + absmax + code
+    assert bytes_per_token(torch.nn.Sequential(layer)) == packed + absmax + code
 
 
 def test_bytes_per_token_of_a_double_quantized_4bit_layer_counts_the_nested_state():
@@ -59,7 +60,7 @@ def test_bytes_per_token_of_a_double_quantized_4bit_layer_counts_the_nested_stat
                               compute_dtype=torch.bfloat16).to("cpu")
     packed, absmax, code = 128 * 64 // 2, 128 * 64 // 64 * 1, 16 * 4  # absmax now uint8
     nested = 4 + 256 * 4 + 4          # one float32 scale for the 128 absmax, its 8-bit code, offset
-    assert bench.bytes_per_token(torch.nn.Sequential(layer)) == packed + absmax + code + nested
+    assert bytes_per_token(torch.nn.Sequential(layer)) == packed + absmax + code + nested
 
 
 def test_expected_notebooks_come_from_the_readme_course_map():
@@ -88,3 +89,17 @@ def test_options_select_sections(tmp_path, monkeypatch):
     ran.clear()
     bench.main(["--only", "setup", "--skip-setup", "--out", str(out)])
     assert ran == []
+
+
+def test_decode_speed_measures_prefill_and_decoding_apart(tiny_model_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from helpers.speed import decode_speed
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    one = decode_speed(model, tok, prompt="Hello", new_tokens=8, repeats=1, bandwidth=1e9)
+    four = decode_speed(model, tok, prompt="Hello", new_tokens=8, batch=4, repeats=1, bandwidth=1e9)
+    assert one.prefill_s > 0 and one.decode_tok_s > 0 and (one.batch, four.batch) == (1, 4)
+    assert one.roofline_tok_s == 1e9 / bytes_per_token(model) == four.roofline_tok_s
+    assert four.of_roofline == four.decode_tok_s / 4 / four.roofline_tok_s
+    assert str(one).startswith("cpu float32, batch 1: prefill")
