@@ -1,21 +1,27 @@
-"""The tiny instruction dataset of lesson 06, ready for a training loop.
+"""The tiny instruction dataset of lesson 06, and the lesson's training loop, ready to reuse.
 
-Lesson 06 (section 9) builds these step by step; the exercises and the tests
-import them from here so that they train on exactly the same data:
+Lesson 06 builds these step by step; its optional notebook (06b), the exercises and the
+tests import them from here so that they all train on exactly the same data, the same way:
 
-* ``load_pairs()``            - the 32 question/answer pairs shipped in ``helpers/data``
-* ``encode(pair, tokenizer)`` - one chat-formatted training sequence, loss on the answer only
-* ``collate(batch, pad_id)``  - pad a list of encoded examples into tensors
+* ``load_pairs()``                  - the 32 question/answer pairs shipped in ``helpers/data``
+* ``encode(pair, tokenizer)``       - one chat-formatted training sequence, loss on the answer only
+* ``collate(batch, pad_id)``        - pad a list of encoded examples into tensors
+* ``epoch_batches(n, size, seed)``  - one shuffled pass over the examples, as lists of indices
+* ``train_adapter(model, ...)``     - the lesson's plain PyTorch loop (AdamW, one epoch by default)
+* ``ask(model, tokenizer, question)`` - a greedy chat answer
+* ``shared_words(question, prompts)`` - the words a question shares with the closest training prompt
 """
 
 from __future__ import annotations
 
 import json
+import re
 from importlib.resources import files
 
 import torch
 
 DATA = files("helpers") / "data" / "lesson06_facts.jsonl"
+STEPS, BATCH, LR = 8, 4, 2e-3  # the lesson's run: 8 x 4 = one pass over the 32 pairs
 
 
 def load_pairs() -> list[dict]:
@@ -42,3 +48,52 @@ def collate(batch: list[dict], pad_id: int) -> dict:
         n = len(e["input_ids"])
         ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(e["input_ids"]), torch.tensor(e["labels"]), 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def epoch_batches(n: int, size: int = BATCH, seed: int = 0) -> list[list[int]]:
+    """Indices 0..n-1 shuffled with a seeded generator, cut into batches of ``size``: one epoch."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return [order[i:i + size] for i in range(0, n, size)]
+
+
+def train_adapter(model, examples: list[dict], pad_id: int, steps: int = STEPS, batch_size: int = BATCH,
+                  lr: float = LR, seed: int = 0) -> list[float]:
+    """Lesson 06's loop: AdamW on the trainable (LoRA) parameters, ``steps`` batches; returns the losses.
+
+    Batches come from :func:`epoch_batches` (a new shuffle after each epoch). Leaves the model in
+    eval mode. Do not generate with a 4-bit model before this on an avx512_bf16 CPU (lesson 06b).
+    """
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    batches = []
+    while len(batches) < steps:
+        batches += epoch_batches(len(examples), batch_size, seed + len(batches))
+    model.train()
+    losses = []
+    for idx in batches[:steps]:
+        batch = {k: v.to(model.device) for k, v in collate([examples[i] for i in idx], pad_id).items()}
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def ask(model, tokenizer, question: str, max_new_tokens: int = 12) -> str:
+    """The model's greedy answer to one chat question (the chat template of lesson 02)."""
+    enc = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                        return_tensors="pt").to(model.device)
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def shared_words(question: str, prompts: list[str]) -> tuple[str, list[str]]:
+    """The training prompt that shares the most words with ``question``, and those words (sorted)."""
+    best = max(prompts, key=lambda p: len(_words(question) & _words(p)))
+    return best, sorted(_words(question) & _words(best))

@@ -1,0 +1,142 @@
+"""Lesson 06's measuring tools for bitsandbytes models: one readable call each.
+
+The notebooks call ``from_pretrained``, ``BitsAndBytesConfig`` and peft themselves;
+these functions only measure. Read any of them with ``quant_state_bytes??``.
+
+* ``quant_state_bytes(model)``        - the scales bnb keeps next to the packed weights
+* ``quantized_weights(model)``        - how many weights sit in 4-bit layers (logical count)
+* ``bits_per_quantized_weight(model)``- measured bits per 4-bit weight, scales included
+* ``is_repacked(model)``              - did bnb repack the 4-bit weights for its fused CPU kernel?
+* ``generic_4bit_path(model)``        - run 4-bit layers through the generic (trainable) path
+* ``layer_step_seconds(...)``         - time one forward + backward through one 4-bit layer
+* ``timed(fn, device)``               - call ``fn()`` and time it (waits for a GPU to finish)
+* ``release_memory()``                - after ``del model``: hand the freed memory back
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import time
+
+import torch
+
+
+def _linear4bit():
+    import bitsandbytes as bnb
+    return bnb.nn.Linear4bit
+
+
+def quant_state_bytes(model) -> int:
+    """Bytes of the quantization state (per-block scales, code tables) of every 4-bit and 8-bit layer.
+
+    ``model.get_memory_footprint()`` counts parameters and buffers only; these tensors are
+    neither (they hang off each weight's ``quant_state``), so add them for the real size.
+    """
+    import bitsandbytes as bnb
+    total = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            state = module.weight.quant_state.as_dict(packed=True)
+            total += sum(t.numel() * t.element_size() for t in state.values())
+        elif isinstance(module, bnb.nn.Linear8bitLt):
+            scb = module.weight.SCB if module.weight.SCB is not None else module.state.SCB  # one scale per row
+            total += scb.numel() * scb.element_size()
+    return total
+
+
+def quantized_weights(model) -> int:
+    """Number of weights held in ``Linear4bit`` layers (in x out each: the logical count, not packed bytes)."""
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, _linear4bit()))
+
+
+def bits_per_quantized_weight(model) -> float:
+    """Measured storage per 4-bit weight: 8 x (packed bytes + quantization state) / number of weights."""
+    packed = sum(m.weight.numel() * m.weight.element_size() for m in model.modules()
+                 if isinstance(m, _linear4bit()))
+    return 8 * (packed + quant_state_bytes(model)) / quantized_weights(model)
+
+
+def is_repacked(model) -> bool:
+    """True when bnb has repacked 4-bit weights for its fused CPU kernel (``quant_state.packing_format_for_cpu``).
+
+    bitsandbytes 0.50 does this on CPUs with avx512_bf16, the first time a 4-bit layer runs in
+    eval mode without gradients. That kernel has no backward pass (lesson 06b).
+    """
+    return any(getattr(m.weight.quant_state, "packing_format_for_cpu", False)
+               for m in model.modules() if isinstance(m, _linear4bit()))
+
+
+@contextlib.contextmanager
+def generic_4bit_path(model):
+    """Inside ``with``, the ``Linear4bit`` layers run in training mode: bnb's generic dequantize-then-matmul path.
+
+    Use it to generate with a 4-bit model on an avx512_bf16 CPU without triggering the repack.
+    Every module's train/eval flag is restored afterwards.
+    """
+    layers = [m for m in model.modules() if isinstance(m, _linear4bit())]
+    flags = [m.training for m in layers]
+    for m in layers:
+        m.train()
+    try:
+        yield model
+    finally:
+        for m, flag in zip(layers, flags):
+            m.train(flag)
+
+
+def release_memory() -> None:
+    """Hand memory back after ``del model``: collect garbage, empty the CUDA cache, trim the C heap.
+
+    ``del`` only removes a name; ``gc.collect()`` frees the objects nothing refers to any more.
+    The C allocator (glibc on Linux) keeps freed blocks for reuse, so the process still *looks*
+    as big as before; ``malloc_trim(0)`` returns them to the system. Loading a 4-bit model from a
+    float32 checkpoint leaves a few hundred MB of such blocks (lesson 06 measured it).
+    """
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
+        pass
+
+
+def synchronize(device) -> None:
+    """Wait until ``device`` has finished its queued work (a no-op on the CPU)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize()
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def timed(fn, device="cpu"):
+    """Return ``(fn(), seconds)``; on a GPU, waits for the work to finish before reading the clock."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def layer_step_seconds(weight: torch.Tensor, compute_dtype: torch.dtype, tokens: int = 208,
+                       device="cpu", repeats: int = 3) -> tuple[float, float]:
+    """Best-of-``repeats`` (forward, backward) seconds through one nf4 layer, as QLoRA training runs it.
+
+    ``weight`` (out x in) is quantized to nf4 as ``Linear4bit`` stores it; a batch of ``tokens``
+    random activations goes through ``bnb.matmul_4bit`` (what ``Linear4bit.forward`` calls in
+    training) in ``compute_dtype``, then backward to the activations.
+    """
+    import bitsandbytes as bnb
+    packed, state = bnb.functional.quantize_4bit(weight.detach().to(device), quant_type="nf4")
+    x = torch.randn(tokens, weight.shape[1], device=device)
+    forward, backward = [], []
+    for _ in range(repeats):
+        xin = x.clone().requires_grad_(True)
+        out, fw = timed(lambda: bnb.matmul_4bit(xin.to(compute_dtype), packed.t(), quant_state=state), device)
+        _, bw = timed(lambda: out.float().square().mean().backward(), device)
+        forward.append(fw)
+        backward.append(bw)
+    return min(forward), min(backward)
