@@ -9,7 +9,8 @@
 * ``helpers.finetune``    - lesson 06's tiny dataset: ``load_pairs``, ``encode``, ``collate``
 * ``helpers.checking``    - the ``q1.check() / hint() / solution()`` machinery
 * ``helpers.exercises``   - build exercise notebooks from solutions, reset a copy
-* ``helpers.grader``      - grade submitted notebooks (``python -m helpers grade``)
+
+The instructor's grader is the package ``grading`` next to this one (``python -m helpers grade``).
 
 None of them hides the API the course teaches: the notebooks call
 ``AutoModelForCausalLM.from_pretrained(...)`` themselves.

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 return exercises.build_all(check=args.check)
             print(exercises.reset(args.lesson, args.to))
         elif args.command == "grade":
-            from . import grader
-            return grader.main(args)
+            import grading
+            return grading.main(args)
     except CourseSetupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -137,7 +137,7 @@ def test_usage_errors_exit_nonzero(tmp_path):
 
 
 def test_a_broken_check_has_its_own_status_in_the_report():
-    from helpers.grader import format_table
+    from grading import format_table
     rows = [{"notebook": "alice.ipynb", "question": "q1", "status": "correct", "message": "", "points": 1, "max_points": 1},
             {"notebook": "alice.ipynb", "question": "q2", "status": "check_failed", "message": "the check itself failed",
              "points": 0, "max_points": 0},
