@@ -300,7 +300,9 @@ class explained:
 
     The exception is caught and NOT re-raised, so the rest of the notebook still runs.
     Use ``with explained() as caught:`` to look at ``caught.exception`` and
-    ``caught.diagnosis`` afterwards (both None if nothing was raised).
+    ``caught.diagnosis`` afterwards (both None if nothing was raised). The local variables of
+    the frames in its traceback are cleared (``traceback.clear_frames``): a kept exception
+    would otherwise keep alive whatever those frames held, such as a model.
     KeyboardInterrupt (the stop button) is never caught.
     """
 
@@ -319,4 +321,9 @@ class explained:
             return False  # KeyboardInterrupt, SystemExit: let them through
         self.exception, self.diagnosis = exc, explain(exc)
         print(self.diagnosis)
+        for link in _chain(exc):
+            # A kept exception keeps its traceback, and the traceback keeps every local variable of
+            # the frames it passed through (a model, a batch, a failed GPU allocation's tensors).
+            # Clear them, so that keeping `caught` costs no memory; the lines stay readable.
+            traceback.clear_frames(link.__traceback__)
         return True  # swallow it: the cell finishes normally

@@ -153,7 +153,7 @@ def _cases():
         ("dtype='bf16'", "dtype-name", lambda m, b, t: _load(t, dtype="bf16")),
         ("load_in_4bit shortcut", "removed-kwarg", lambda m, b, t: _load(t, load_in_4bit=True)),
         ("use_auth_token", "removed-kwarg", lambda m, b, t: _load(t, use_auth_token="hf_x")),
-        ("CPU allocation too large", "cpu-oom", lambda m, b, t: lambda: torch.empty(10**13)),
+        ("CPU allocation too large", "cpu-oom", lambda m, b, t: lambda: torch.empty(10**14)),
         ("Python allocation too large", "cpu-oom", lambda m, b, t: lambda: bytearray(1 << 60)),
         pytest.param("CUDA allocation too large", "cuda-oom",
                      lambda m, b, t: lambda: torch.empty(10**13, device="cuda"), marks=NEEDS_CUDA),
@@ -221,6 +221,32 @@ def test_explained_swallows_and_prints(capsys, tiny):
     assert caught.diagnosis.name == "generate-lists"
 
 
+def test_explained_keeps_the_exception_but_not_the_locals_of_its_frames(capsys):
+    import gc
+    import traceback
+    import weakref
+
+    class Big:  # stands for a model held by a frame the error passed through
+        pass
+
+    def fails(obj):
+        try:
+            raise KeyError("inner")
+        except KeyError as inner:
+            raise ValueError("outer") from inner
+
+    big = Big()
+    alive = weakref.ref(big)
+    with explained() as caught:
+        fails(big)
+    del big
+    gc.collect()
+    assert alive() is None, "the kept exception's traceback still holds the frame's locals"
+    assert isinstance(caught.exception, ValueError) and isinstance(caught.exception.__cause__, KeyError)
+    assert "fails" in [f.name for f in traceback.extract_tb(caught.exception.__traceback__)]
+    assert capsys.readouterr().out.startswith("ValueError: outer")
+
+
 def test_explained_says_when_nothing_failed(capsys):
     with explained() as caught:
         torch.ones(2)
@@ -235,7 +261,7 @@ def test_explained_lets_keyboard_interrupt_through():
 
 
 def test_explain_without_argument_uses_the_last_error(monkeypatch):
-    exc = _raise(lambda: torch.empty(10**13))
+    exc = _raise(lambda: torch.empty(10**14))
     monkeypatch.setattr(sys, "last_value", exc, raising=False)
     monkeypatch.setattr(sys, "last_exc", exc, raising=False)
     assert explain().name == "cpu-oom"
