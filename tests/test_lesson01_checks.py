@@ -74,3 +74,11 @@ def test_q4(model, tok):
     new_only = right[:, inputs["input_ids"].shape[1]:]
     assert status(q4, greedy_ids=new_only) == "incorrect"
     assert status(q4, greedy_ids="The capital of France is Paris") == "incorrect"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_q4_accepts_a_greedy_decode_on_the_gpu(course_model_path, tok):
+    on_gpu = AutoModelForCausalLM.from_pretrained(course_model_path, device_map="cuda")
+    inputs = tok(PROMPT, return_tensors="pt").to(on_gpu.device)
+    right = on_gpu.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)
+    assert right.device.type == "cuda" and status(q4, greedy_ids=right) == "correct"

@@ -153,3 +153,24 @@ def test_q5(model, tiny, tok):
     assert r.status == "incorrect" and "prompt" in r.message
     assert status(q5, sampled_ids=right[:2]) == "incorrect"
     assert status(q5) == "not_attempted"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_answers_from_a_model_on_the_gpu(course_model_path, tok):
+    """The references run on the CPU; float32 answers computed on a GPU must pass all the same."""
+    gpu = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32, device_map="cuda")
+    inputs = tok(Q1_PROMPT, return_tensors="pt").to(gpu.device)
+    out = gpu.generate(**inputs, max_new_tokens=Q1_NEW, do_sample=False)
+    assert status(q1, new_ids=out[0, inputs["input_ids"].shape[1]:]) == "correct"
+    chat_in = tok.apply_chat_template(chat(Q3_QUESTION), add_generation_prompt=True, return_tensors="pt").to(gpu.device)
+    out = gpu.generate(**chat_in, max_new_tokens=Q3_MAX_NEW, do_sample=False)
+    reply = tok.decode(out[0, chat_in["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert status(q3, reply=reply) == "correct"
+    left = AutoTokenizer.from_pretrained(course_model_path, padding_side="left")
+    batch = left(list(Q4_PROMPTS), return_tensors="pt", padding=True).to(gpu.device)
+    out = gpu.generate(**batch, max_new_tokens=Q4_NEW, do_sample=False)
+    assert status(q4, batch_inputs=batch, batch_output=out) == "correct"
+    torch.manual_seed(0)
+    sampled = gpu.generate(**tok(Q5_PROMPT, return_tensors="pt").to(gpu.device), do_sample=True, top_k=Q5_TOP_K,
+                           max_new_tokens=Q5_NEW, num_return_sequences=Q5_SAMPLES)
+    assert status(q5, sampled_ids=sampled) == "correct"

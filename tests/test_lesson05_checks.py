@@ -169,3 +169,16 @@ def test_q5_messages_name_the_seed_trap():
 
 def test_q5_missing():
     assert status(L.q5, lists_error=AttributeError, offline_error=OSError) == NOT_ATTEMPTED
+
+
+# ---------------------------------------------------------------- answers from a model on a GPU
+
+def test_q2_accepts_a_mask_left_out_as_none():
+    ids = reference_tokenizer()(L.PROMPT, return_tensors="pt")["input_ids"]
+    assert status(L.q2, prompt_inputs={"input_ids": ids, "attention_mask": None}) == CORRECT
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_q2_accepts_inputs_moved_to_the_gpu():
+    inputs = reference_tokenizer()(L.PROMPT, return_tensors="pt").to("cuda")
+    assert status(L.q2, prompt_inputs=inputs) == CORRECT

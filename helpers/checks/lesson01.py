@@ -108,9 +108,10 @@ q3 = Question(
 
 q4 = Question(
     "q4", f"greedy-generate exactly {NEW_TOKENS} new tokens after {PROMPT!r}", ["greedy_ids"], _check_q4,
-    hints=["Tokenize with return_tensors='pt', then model.generate(**inputs, ...).",
+    hints=["Tokenize with return_tensors='pt', move the inputs to model.device (.to(model.device)), "
+           "then model.generate(**inputs, ...).",
            "max_new_tokens counts only new tokens; do_sample=False is greedy.",
-           f"greedy_ids = model.generate(**tokenizer({PROMPT!r}, return_tensors='pt'), "
+           f"greedy_ids = model.generate(**tokenizer({PROMPT!r}, return_tensors='pt').to(model.device), "
            f"max_new_tokens={NEW_TOKENS}, do_sample=False)"],
     notebook=NOTEBOOK)
 

@@ -1,8 +1,9 @@
 """Checks for exercises/02_generation.ipynb: generate(), chat templates, batching, sampling.
 
-Every reference is computed live on the course model (float32, CPU), never stored. Sampled
-answers are checked by their properties (length, prompt prefix, diversity, every token within
-the top-k), never by their text.
+Every reference is computed live on the course model (float32, CPU), never stored; answers may
+come from a model on a GPU (ids are compared on the CPU: greedy decoding in float32 gives the
+same tokens there). Sampled answers are checked by their properties (length, prompt prefix,
+diversity, every token within the top-k), never by their text.
 """
 
 from __future__ import annotations
@@ -232,8 +233,9 @@ q1 = Question(
     hints=["Tokenize with return_tensors='pt'; generate() returns the prompt's ids followed by the new ones.",
            f"max_new_tokens={Q1_NEW} counts only new tokens; slice the output from "
            "inputs['input_ids'].shape[1] on.",
-           f"inputs = tokenizer({Q1_PROMPT!r}, return_tensors='pt'); out = model.generate(**inputs, "
-           f"max_new_tokens={Q1_NEW}, do_sample=False); new_ids = out[0, inputs['input_ids'].shape[1]:]"],
+           f"inputs = tokenizer({Q1_PROMPT!r}, return_tensors='pt').to(model.device); "
+           f"out = model.generate(**inputs, max_new_tokens={Q1_NEW}, do_sample=False); "
+           "new_ids = out[0, inputs['input_ids'].shape[1]:]"],
     notebook=NOTEBOOK)
 
 q2 = Question(
@@ -250,7 +252,7 @@ q3 = Question(
     hints=["Build the prompt with apply_chat_template(..., add_generation_prompt=True, return_tensors='pt').",
            "The new ids start at the prompt's length: out[0, n_prompt:]. Which decode() argument drops <|im_end|>?",
            f"chat = tokenizer.apply_chat_template([{{'role': 'user', 'content': {Q3_QUESTION!r}}}], "
-           "add_generation_prompt=True, return_tensors='pt'); out = model.generate(**chat, "
+           "add_generation_prompt=True, return_tensors='pt').to(model.device); out = model.generate(**chat, "
            f"max_new_tokens={Q3_MAX_NEW}, do_sample=False); reply = tokenizer.decode("
            "out[0, chat['input_ids'].shape[1]:], skip_special_tokens=True)"],
     notebook=NOTEBOOK)
@@ -262,15 +264,17 @@ q4 = Question(
            "Decoder-only models continue from the last position of each row: set "
            "tokenizer.padding_side before tokenizing, and pass the attention mask to generate().",
            "tokenizer.padding_side = 'left'; batch_inputs = tokenizer(list(PROMPTS), return_tensors='pt', "
-           f"padding=True); batch_output = model.generate(**batch_inputs, max_new_tokens={Q4_NEW}, do_sample=False)"],
+           f"padding=True); batch_output = model.generate(**batch_inputs.to(model.device), max_new_tokens={Q4_NEW}, "
+           "do_sample=False)"],
     notebook=NOTEBOOK)
 
 q5 = Question(
     "q5", f"sample {Q5_SAMPLES} continuations with top-k sampling", ["sampled_ids"], _check_q5,
     hints=["Sampling needs do_sample=True; top_k limits each draw to the k most likely tokens.",
            "num_return_sequences=3 returns 3 samples in one call (or call generate() 3 times).",
-           f"torch.manual_seed(0); sampled_ids = model.generate(**tokenizer({Q5_PROMPT!r}, return_tensors='pt'), "
-           f"do_sample=True, top_k={Q5_TOP_K}, max_new_tokens={Q5_NEW}, num_return_sequences={Q5_SAMPLES})"],
+           f"torch.manual_seed(0); sampled_ids = model.generate("
+           f"**tokenizer({Q5_PROMPT!r}, return_tensors='pt').to(model.device), do_sample=True, "
+           f"top_k={Q5_TOP_K}, max_new_tokens={Q5_NEW}, num_return_sequences={Q5_SAMPLES})"],
     notebook=NOTEBOOK)
 
 QUESTIONS = [q1, q2, q3, q4, q5]
