@@ -70,4 +70,4 @@ execute: setup
 	$(PY) -m tools.execute $(NB)
 
 bench: setup
-	$(PY) -m helpers.bench
+	$(PY) -m benchmarks

@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import platform
 import shutil
+from pathlib import Path
 
 import psutil
 import torch
@@ -25,11 +26,23 @@ from . import models as _models
 GIB = 1024**3
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
+    """The installed version of ``package``, or "not installed"."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def pin_mismatches() -> dict[str, tuple[str, str]]:
@@ -42,7 +55,7 @@ def pin_mismatches() -> dict[str, tuple[str, str]]:
     for line in req.read_text().splitlines():
         m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
         if m:
-            installed = _version(m.group(1))
+            installed = package_version(m.group(1))
             # a local build tag such as +cpu or +cu126 is the same release
             if installed.split("+")[0] != m.group(2).split("+")[0]:
                 out[m.group(1)] = (m.group(2), installed)
@@ -89,15 +102,16 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
         models[name] = "verified" if ok else f"NOT READY: {reason}"
 
     report = {
-        "python": platform.python_version(),
+        "python": platform.pythonpackage_version(),
         "platform": platform.platform(terse=True),
-        "versions": {p: _version(p) for p in (
+        "versions": {p: package_version(p) for p in (
             "torch", "transformers", "accelerate", "bitsandbytes", "peft",
             "huggingface_hub", "safetensors", "gguf")},
         "pins": "all match requirements.txt" if not (bad := pin_mismatches()) else
                 {name: f"pinned {want}, installed {have}" for name, (want, have) in bad.items()},
         "gpu": gpu,
         "cpu": {
+            "model": cpu_model(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "bf16_instructions": _device.cpu_has_bf16_instructions(),

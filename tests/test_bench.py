@@ -1,16 +1,18 @@
-"""The pure pieces of the benchmark (helpers/bench.py): no timings, no assertions on speed."""
+"""The pure pieces of the benchmark (benchmarks/) and the speed helpers: no assertions on speed."""
 
 import os
 
 import pytest
 import torch
 
-from helpers import bench
+import benchmarks.__main__ as bench
+from benchmarks.common import md_table
+from benchmarks.notebooks import PeakRSS, expected_notebooks
 from helpers.speed import bytes_per_token
 
 
 def test_md_table_has_header_separator_and_rows():
-    text = bench.md_table(["name", "time (s)"], [["a", "1.5"], ["b|c", None]])
+    text = md_table(["name", "time (s)"], [["a", "1.5"], ["b|c", None]])
     assert text.splitlines() == [
         "| name | time (s) |",
         "|---|---|",
@@ -64,14 +66,14 @@ def test_bytes_per_token_of_a_double_quantized_4bit_layer_counts_the_nested_stat
 
 
 def test_expected_notebooks_come_from_the_readme_course_map():
-    expected = bench.expected_notebooks()
+    expected = expected_notebooks()
     assert "notebooks/01_loading.ipynb" in expected
     assert "solutions/01_loading.ipynb" in expected  # exercises/ links stand for solutions/
     assert not any(name.startswith("exercises/") for name in expected)
 
 
 def test_peak_rss_sees_this_process():
-    monitor = bench.PeakRSS(os.getpid(), interval=0.01)
+    monitor = PeakRSS(os.getpid(), interval=0.01)
     monitor.start()
     peak = monitor.stop()
     assert peak > 0

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers.bench import run_notebook
+from benchmarks.notebooks import run_notebook
 
 
 def main(argv: list[str] | None = None) -> int:
