@@ -205,28 +205,21 @@ class Question:
             print(f"{self.name} solution:\n{code}")
 
 
-BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
-
-
 def solutions_dir() -> Path:
     from .models import repo_root
     return repo_root() / "solutions"
 
 
 def solution_source(notebook: str, question: str) -> str | None:
-    """The code between ``# BEGIN SOLUTION <question>`` and ``# END SOLUTION``."""
+    """The code between ``# BEGIN SOLUTION <question>`` and ``# END SOLUTION`` (see :mod:`helpers.markers`)."""
+    from .markers import regions
+
     path = solutions_dir() / notebook
     if not path.is_file():
         return None
-    cells = json.loads(path.read_text())["cells"]
-    for cell in cells:
+    for cell in json.loads(path.read_text())["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        lines = src.splitlines()
-        for i, line in enumerate(lines):
-            if line.strip() == f"{BEGIN} {question}":
-                body = []
-                for rest in lines[i + 1:]:
-                    if rest.strip() == END:
-                        return "\n".join(body)
-                    body.append(rest)
+        for region in regions(src):
+            if region.question == question:
+                return region.body
     return None

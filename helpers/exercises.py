@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from .checking import BEGIN, END
+from .markers import regions
 from .models import repo_root
 
 
@@ -52,27 +52,13 @@ def _assigned_names(code: str) -> list[str]:
 
 
 def blank_out(source: str) -> str:
-    """Replace every solution region in a cell's source with the placeholder."""
-    out, region, indent = [], None, ""
-    for line in source.splitlines():
-        stripped = line.strip()
-        if region is None and stripped.startswith(BEGIN):
-            region, indent = [], line[: len(line) - len(line.lstrip())]
-        elif region is not None and stripped == END:
-            body = "\n".join(r[len(indent):] if r.startswith(indent) else r for r in region)
-            out.append(f"{indent}# YOUR CODE HERE")
-            names = _assigned_names(body)
-            out.extend(f"{indent}{name} = ____" for name in names)
-            if not names:
-                out.append(f"{indent}pass")
-            region = None
-        elif region is not None:
-            region.append(line)
-        else:
-            out.append(line)
-    if region is not None:
-        raise ValueError(f"a '{BEGIN}' region has no '{END}' line")
-    return "\n".join(out)
+    """Replace every solution region in a cell's source with the placeholder lines."""
+    lines = source.splitlines()
+    for region in reversed(regions(source)):  # from the end, so earlier line numbers stay valid
+        names = _assigned_names(region.body)
+        blank = [f"{region.indent}# YOUR CODE HERE"] + [f"{region.indent}{name} = ____" for name in names]
+        lines[region.start:region.end + 1] = blank if names else blank + [f"{region.indent}pass"]
+    return "\n".join(lines)
 
 
 def exercise_from_solution(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:

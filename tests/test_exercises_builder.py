@@ -4,7 +4,7 @@ import nbformat
 import pytest
 
 from helpers import exercises
-from helpers.checking import BEGIN, END
+from helpers.markers import BEGIN, END
 from helpers.models import CourseSetupError, repo_root
 
 
