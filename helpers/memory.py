@@ -53,6 +53,7 @@ def load_memory(path: str, cast_to=None, forward: bool = False, **kwargs) -> dic
     ``.to()`` right after the load and counts as part of it; ``forward=True`` adds a step: one
     forward pass on three tokens.
     """
+    _return_freed_memory()
     spec = {"path": str(path), "cast_to": None if cast_to is None else str(cast_to), "forward": forward,
             "kwargs": {k: str(v) if not isinstance(v, (bool, int, float, type(None))) else v
                        for k, v in kwargs.items()}}
@@ -62,6 +63,21 @@ def load_memory(path: str, cast_to=None, forward: bool = False, **kwargs) -> dic
         raise RuntimeError(f"the measuring process failed:\n{proc.stderr[-1500:]}")
     steps = json.loads(proc.stdout.strip().splitlines()[-1])
     return {name: MemoryUse(**values) for name, values in steps.items()}
+
+
+def _return_freed_memory() -> None:
+    """Give this process's freed heap back to the OS before a child starts (Linux/glibc only).
+
+    glibc keeps memory that Python freed (say, a model you deleted) for reuse, so the notebook's
+    RSS stays high; while the measuring child runs, the two would add up for nothing.
+    """
+    import ctypes
+    import gc
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 # --------------------------------------------------------------------------- the child process
