@@ -33,13 +33,14 @@ def quant_state_bytes(model) -> int:
 
     ``model.get_memory_footprint()`` counts parameters and buffers only; these tensors are
     neither (they hang off each weight's ``quant_state``), so add them for the real size.
+    Only tensors count: the few bytes of JSON that ``save_pretrained`` adds per layer do not.
     """
     import bitsandbytes as bnb
     total = 0
     for module in model.modules():
         if isinstance(module, bnb.nn.Linear4bit):
-            state = module.weight.quant_state.as_dict(packed=True)
-            total += sum(t.numel() * t.element_size() for t in state.values())
+            state = module.weight.quant_state.as_dict()
+            total += sum(t.numel() * t.element_size() for t in state.values() if isinstance(t, torch.Tensor))
         elif isinstance(module, bnb.nn.Linear8bitLt):
             scb = module.weight.SCB if module.weight.SCB is not None else module.state.SCB  # one scale per row
             total += scb.numel() * scb.element_size()

@@ -4,7 +4,7 @@ Question 4 needs a trained adapter: the module fixture trains one with the lesso
 (``finetune.train_adapter``: one pass over the 32 examples, about 15 s on 2 CPU cores), saves it,
 and the tests reload it onto a fresh 4-bit base, which also shows that a saved adapter reproduces
 the trained behaviour. One 4-bit model (``base_4bit``) serves the footprint and the untrained-adapter
-tests, so the file loads a 4-bit model three times (plus one inside the q2 check).
+tests, so the file loads a 4-bit model three times.
 """
 
 import pytest
@@ -70,6 +70,10 @@ def footprints(base_4bit):
     four = base_4bit.get_memory_footprint()
     kept = sum(p.numel() for p in base_4bit.parameters() if not isinstance(p, bnb.nn.Params4bit))
     return {"fp32": fp32, "4bit": four, "4bit, fp32 kept": four + 2 * kept}  # float32 kept layers: 2 more bytes
+
+
+def test_q2_reference_matches_a_real_4bit_load(footprints):
+    assert L.reference_footprints()["4bit"] == footprints["4bit"]
 
 
 def test_q2_right_answers(footprints):
