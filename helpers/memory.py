@@ -11,7 +11,8 @@ what the process used before the step:
   (``mmap``): the kernel can drop and re-read those, and processes that map the same file share them;
 * **private** (Linux only, else None) - RSS minus file-backed pages: memory that belongs to this
   process alone, such as a converted copy of the weights. This is what runs out;
-* **GPU peak** - ``torch.cuda.max_memory_allocated()`` when CUDA is present.
+* **GPU peak** - ``torch.cuda.max_memory_allocated()``, when the step uses CUDA (``device_map``
+  or ``cast_to`` names it); else None.
 
 One process at a time: running several side by side would make their peaks add up.
 """
@@ -98,9 +99,8 @@ def _now(proc) -> tuple[int, int | None]:
     return info.rss, None if shared is None else info.rss - shared
 
 
-def _measure(proc, step) -> dict:
+def _measure(proc, step, cuda: bool) -> dict:
     import torch
-    cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     base = _now(proc)
@@ -146,9 +146,11 @@ def _child(spec: dict) -> dict:
         with torch.no_grad():
             model(torch.tensor([[1, 2, 3]], device=model.device))
 
-    steps = {"load": _measure(proc, load)}
+    # CUDA is initialised (seconds) only when the step puts something on the GPU
+    cuda = "cuda" in json.dumps(spec["kwargs"]) + str(spec["cast_to"])
+    steps = {"load": _measure(proc, load, cuda)}
     if spec["forward"]:
-        steps["forward"] = _measure(proc, forward)
+        steps["forward"] = _measure(proc, forward, cuda)
     return steps
 
 

@@ -99,6 +99,7 @@ class Speed:
     prefill_s: float      # prompt + first new token
     decode_tok_s: float   # new tokens per second after the first, all rows together
     roofline_tok_s: float  # batch 1 bound: bandwidth / weight bytes (per row of the batch)
+    warmup_s: float = 0.0  # the first call: start-up costs, compilation where generate compiles
 
     @property
     def of_roofline(self) -> float:
@@ -143,15 +144,17 @@ def decode_speed(model, tokenizer, prompt: str = PROMPT, new_tokens: int = 16, b
     prefill, decode = [], []
     with torch.inference_mode():
         for attempt in range(repeats + 1):
-            clock = _StepClock()
+            clock, start = _StepClock(), time.perf_counter()
             model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                            pad_token_id=pad, streamer=clock, **generate_kwargs)
-            if attempt:  # the first call is the warm-up
-                start, first, last = clock.times[0], clock.times[1], clock.times[-1]
-                prefill.append(first - start)
+            if not attempt:  # the first call is the warm-up
+                warmup = clock.times[-1] - start
+            else:
+                prompt_in, first, last = clock.times[0], clock.times[1], clock.times[-1]
+                prefill.append(first - prompt_in)
                 decode.append(last - first)
     bandwidth = bandwidth or memory_bandwidth(str(device))
     return Speed(device=str(device), dtype=str(model.dtype).removeprefix("torch."), batch=batch,
                  new_tokens=new_tokens, prefill_s=min(prefill),
                  decode_tok_s=batch * (new_tokens - 1) / min(decode),
-                 roofline_tok_s=bandwidth / bytes_per_token(model))
+                 roofline_tok_s=bandwidth / bytes_per_token(model), warmup_s=warmup)
