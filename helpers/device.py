@@ -65,3 +65,16 @@ def cpu_has_bf16_instructions() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def synchronize(device: str | torch.device | None = None) -> None:
+    """Wait until ``device`` has finished its queued work (a no-op on the CPU).
+
+    GPU kernels run asynchronously: a timer read right after a call measures only the launch.
+    Call this before reading the clock.
+    """
+    kind = torch.device(device or best_device()).type
+    if kind == "cuda":
+        torch.cuda.synchronize()
+    elif kind == "mps":
+        torch.mps.synchronize()

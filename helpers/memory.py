@@ -54,7 +54,7 @@ def load_memory(path: str, cast_to=None, forward: bool = False, **kwargs) -> dic
     ``.to()`` right after the load and counts as part of it; ``forward=True`` adds a step: one
     forward pass on three tokens.
     """
-    _return_freed_memory()
+    release_memory()  # the notebook's freed memory, given back, does not add to the child's peak
     spec = {"path": str(path), "cast_to": None if cast_to is None else str(cast_to), "forward": forward,
             "kwargs": {k: str(v) if not isinstance(v, (bool, int, float, type(None))) else v
                        for k, v in kwargs.items()}}
@@ -66,18 +66,24 @@ def load_memory(path: str, cast_to=None, forward: bool = False, **kwargs) -> dic
     return {name: MemoryUse(**values) for name, values in steps.items()}
 
 
-def _return_freed_memory() -> None:
-    """Give this process's freed heap back to the OS before a child starts (Linux/glibc only).
+def release_memory() -> None:
+    """Hand memory back after ``del model``: collect garbage, empty the CUDA cache, trim the C heap.
 
-    glibc keeps memory that Python freed (say, a model you deleted) for reuse, so the notebook's
-    RSS stays high; while the measuring child runs, the two would add up for nothing.
+    ``del`` only removes a name; ``gc.collect()`` frees the objects nothing refers to any more.
+    The C allocator (glibc on Linux) keeps freed blocks for reuse, so the process still *looks*
+    as big as before; ``malloc_trim(0)`` returns them to the system. Loading a 4-bit model from a
+    float32 checkpoint leaves a few hundred MB of such blocks (lesson 06 measured it).
     """
     import ctypes
     import gc
+
+    import torch
     gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
         pass
 
 

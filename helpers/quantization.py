@@ -10,17 +10,20 @@ these functions only measure. Read any of them with ``quant_state_bytes??``.
 * ``generic_4bit_path(model)``        - run 4-bit layers through the generic (trainable) path
 * ``layer_step_seconds(...)``         - time one forward + backward through one 4-bit layer
 * ``timed(fn, device)``               - call ``fn()`` and time it (waits for a GPU to finish)
-* ``release_memory()``                - after ``del model``: hand the freed memory back
+* ``release_memory()``                - after ``del model``: hand the freed memory back (from helpers.memory)
+* ``synchronize(device)``             - wait for a GPU to finish (from helpers.device)
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import time
 
 import torch
+
+# lesson 06 calls these as quantization.synchronize(...) and quantization.release_memory()
+from .device import synchronize  # noqa: F401
+from .memory import release_memory  # noqa: F401
 
 
 def _linear4bit():
@@ -85,32 +88,6 @@ def generic_4bit_path(model):
     finally:
         for m, flag in zip(layers, flags):
             m.train(flag)
-
-
-def release_memory() -> None:
-    """Hand memory back after ``del model``: collect garbage, empty the CUDA cache, trim the C heap.
-
-    ``del`` only removes a name; ``gc.collect()`` frees the objects nothing refers to any more.
-    The C allocator (glibc on Linux) keeps freed blocks for reuse, so the process still *looks*
-    as big as before; ``malloc_trim(0)`` returns them to the system. Loading a 4-bit model from a
-    float32 checkpoint leaves a few hundred MB of such blocks (lesson 06 measured it).
-    """
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
-        pass
-
-
-def synchronize(device) -> None:
-    """Wait until ``device`` has finished its queued work (a no-op on the CPU)."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        torch.cuda.synchronize()
-    elif kind == "mps":
-        torch.mps.synchronize()
 
 
 def timed(fn, device="cpu"):

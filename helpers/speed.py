@@ -23,15 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .device import synchronize as _sync
+
 PROMPT = "Explain in two sentences what a language model does."
-
-
-def _sync(device: torch.device) -> None:
-    """Wait for the GPU: its kernels run asynchronously, so a timer must wait for them to finish."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def _quant_state_bytes(weight) -> int:
