@@ -52,9 +52,10 @@ def _check_course_weights(model, name):
     expect(not any(p.is_meta for p in model.parameters()),
            f"`{name}` has no weights (it is on the meta device): load it with from_pretrained, outside "
            "init_empty_weights()")
-    got = model.get_input_embeddings().weight.detach().float().cpu()
-    want = ref.get_input_embeddings().weight
-    expect(got.shape == want.shape and torch.allclose(got, want, atol=1e-2, rtol=1e-2),
+    got, want = model.get_input_embeddings().weight, ref.get_input_embeddings().weight
+    rows = slice(0, 512)  # enough rows to tell trained weights from random ones, without copying 113 MB
+    expect(got.shape == want.shape
+           and torch.allclose(got[rows].detach().float().cpu(), want[rows], atol=1e-2, rtol=1e-2),
            f"`{name}` has the course model's shape but not its trained weights: load the checkpoint "
            "with from_pretrained (from_config builds random weights)")
 
