@@ -102,7 +102,7 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
         models[name] = "verified" if ok else f"NOT READY: {reason}"
 
     report = {
-        "python": platform.pythonpackage_version(),
+        "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "versions": {p: package_version(p) for p in (
             "torch", "transformers", "accelerate", "bitsandbytes", "peft",
