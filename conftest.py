@@ -51,3 +51,28 @@ def course_model_path():
 def tiny_model_path():
     from helpers import resolve_model
     return resolve_model("tiny-random-gpt2")
+
+
+# Models and tokenizers the check tests share: module scope, so that a test file that changes one
+# (moves it, casts it) never affects another file.
+
+@pytest.fixture(scope="module")
+def tok(course_model_path):
+    """The course tokenizer."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(course_model_path)
+
+
+@pytest.fixture(scope="module")
+def model(course_model_path):
+    """The course model in float32 on the CPU (what the lessons call `model`)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path):
+    """The tiny random GPT-2: a model that is not the course model."""
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(tiny_model_path)

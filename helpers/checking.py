@@ -136,7 +136,7 @@ def _show(obj) -> None:
 class Question:
     """One exercise question.
 
-    * ``name`` - ``"q1"``; ``title`` - a short description;
+    * ``title`` - a short description;
     * ``answers`` - the variable names the learner defines;
     * ``checker`` - a function taking those variables as keyword arguments; it
       returns normally when the answer is right and raises :class:`Incorrect`
@@ -144,10 +144,11 @@ class Question:
     * ``hints`` - staged hints, shown by ``hint()``, ``hint(2)``, ...;
     * ``notebook`` - the solution notebook (in ``solutions/``) that holds the
       region ``# BEGIN SOLUTION q1`` ... ``# END SOLUTION`` shown by ``solution()``;
-    * ``requires`` - ``"cuda"`` when the question needs a GPU.
+    * ``requires`` - ``"cuda"`` when the question needs a GPU;
+    * ``name`` - ``"q1"``: given by :func:`numbered` in a lesson's checks.
     """
 
-    def __init__(self, name, title, answers, checker, hints=(), notebook=None, points=1, requires=None):
+    def __init__(self, title, answers, checker, hints=(), notebook=None, points=1, requires=None, name=None):
         self.name, self.title, self.answers = name, title, tuple(answers)
         self.checker, self.hints, self.notebook = checker, tuple(hints), notebook
         self.points, self.requires = points, requires
@@ -203,6 +204,18 @@ class Question:
             print(f"{self.name}: the solution notebook is not available here.")
         else:
             print(f"{self.name} solution:\n{code}")
+
+
+def numbered(*questions: Question, notebook: str | None = None) -> tuple[Question, ...]:
+    """Name the questions ``q1``, ``q2``, ... in order, and tie them to their solution notebook.
+
+    A lesson's checks end with ``q1, q2 = QUESTIONS = numbered(Question(...), Question(...), notebook=...)``,
+    so each name is written once, where it is assigned.
+    """
+    for number, question in enumerate(questions, 1):
+        question.name = f"q{number}"
+        question.notebook = question.notebook or notebook
+    return questions
 
 
 def solutions_dir() -> Path:

@@ -78,3 +78,25 @@ def synchronize(device: str | torch.device | None = None) -> None:
         torch.cuda.synchronize()
     elif kind == "mps":
         torch.mps.synchronize()
+
+
+SMALL_GPU_MIB = 300  # the pretend GPU of lesson 05's out-of-memory exercise
+
+
+def put_on_small_gpu(model):
+    """Pretend to move ``model`` onto a GPU that has only ``SMALL_GPU_MIB`` MiB of memory.
+
+    A simulation, so that the out-of-memory question works on any machine (running a real
+    GPU out of memory needs a GPU; running the CPU out of memory could hurt the machine):
+    it compares ``model.get_memory_footprint()`` with the budget. If the model does not fit,
+    it raises ``torch.OutOfMemoryError``, the exception class a real CUDA out-of-memory
+    error has, with a message in CUDA's format. If it fits, it returns the model unchanged
+    (it stays where it is).
+    """
+    need, budget = model.get_memory_footprint(), SMALL_GPU_MIB * 2**20
+    if need > budget:
+        raise torch.OutOfMemoryError(
+            f"CUDA out of memory. Tried to allocate {need / 2**20:.2f} MiB. GPU 0 has a total capacity "
+            f"of {SMALL_GPU_MIB:.2f} MiB of which {SMALL_GPU_MIB:.2f} MiB is free. "
+            "(pretend GPU: simulated by helpers.device.put_on_small_gpu)")
+    return model

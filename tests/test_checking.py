@@ -11,7 +11,7 @@ def _positive(x):
     expect(isinstance(x, int) and x > 0, "x should be a positive integer")
 
 
-Q = Question("q9", "a positive integer", ["x"], _positive, hints=["one", "two"], notebook="01_loading.ipynb")
+Q = Question("a positive integer", ["x"], _positive, hints=["one", "two"], notebook="01_loading.ipynb", name="q9")
 
 
 def test_three_outcomes():
@@ -26,7 +26,7 @@ def test_a_check_that_crashes_is_a_check_failure_not_a_rejection():
     class Evil:
         def __gt__(self, other):
             raise RuntimeError("boom")
-    r = Question("q", "t", ["x"], lambda x: expect(x > 0, "no"), notebook=None).evaluate({"x": Evil()})
+    r = Question("t", ["x"], lambda x: expect(x > 0, "no"), name="q").evaluate({"x": Evil()})
     assert r.status == CHECK_FAILED != INCORRECT
     assert "RuntimeError: boom" in r.message and "nothing about your answer" in r.message
     assert str(r).startswith("q: Problem with the check (not your answer)")
@@ -36,12 +36,12 @@ def test_a_check_that_crashes_is_a_check_failure_not_a_rejection():
 def test_a_broken_reference_is_a_check_failure():
     def needs_reference(x):
         raise AttributeError("'LlamaForCausalLM' object has no attribute 'renamed_in_a_new_release'")
-    r = Question("q", "t", ["x"], needs_reference).evaluate({"x": 1})
+    r = Question("t", ["x"], needs_reference, name="q").evaluate({"x": 1})
     assert r.status == CHECK_FAILED and "AttributeError" in r.message
 
 
 def test_gpu_question_is_skipped_with_a_reason_when_no_gpu():
-    q = Question("q", "needs a GPU", ["x"], _positive, requires="cuda")
+    q = Question("needs a GPU", ["x"], _positive, requires="cuda", name="q")
     r = q.evaluate({"x": 1})
     if torch.cuda.is_available():
         assert r.status == CORRECT

@@ -8,7 +8,6 @@ under nbval, whose checked `qN.check()` cells must print "Correct".
 
 import csv
 import hashlib
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -2,20 +2,10 @@
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Model
+from transformers import AutoConfig, AutoModelForCausalLM, GPT2Model
 
 from helpers import best_device
 from helpers.checks.lesson01 import NEW_TOKENS, PROMPT, q1, q2, q3, q4
-
-
-@pytest.fixture(scope="module")
-def tok(course_model_path):
-    return AutoTokenizer.from_pretrained(course_model_path)
-
-
-@pytest.fixture(scope="module")
-def model(course_model_path):
-    return AutoModelForCausalLM.from_pretrained(course_model_path)
 
 
 def status(q, **answers):

@@ -9,21 +9,6 @@ from helpers.checks.lesson02 import (Q1_NEW, Q1_PROMPT, Q2_QUESTION, Q3_MAX_NEW,
                                      q5)
 
 
-@pytest.fixture(scope="module")
-def tok(course_model_path):
-    return AutoTokenizer.from_pretrained(course_model_path)
-
-
-@pytest.fixture(scope="module")
-def model(course_model_path):
-    return AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_path):
-    return AutoModelForCausalLM.from_pretrained(tiny_model_path)
-
-
 def evaluate(q, **answers):
     return q.evaluate(answers)
 

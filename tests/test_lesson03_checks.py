@@ -26,11 +26,6 @@ def fp16(course_model_path):
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_path):
-    return AutoModelForCausalLM.from_pretrained(tiny_model_path)
-
-
-@pytest.fixture(scope="module")
 def logit_diffs(course_model_path, fp32, bf16, fp16):
     """|dtype - fp32| logit differences on the question's prompt, computed here independently."""
     tok = AutoTokenizer.from_pretrained(course_model_path)

@@ -33,7 +33,7 @@ def _load(device_map):
     from transformers import AutoModelForCausalLM
 
     from helpers import resolve_model
-    with lesson04._quiet_accelerate():
+    with lesson04.quiet_accelerate():
         return AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=torch.float32, device_map=device_map,
                                                     offload_folder=tempfile.mkdtemp(prefix="offload-test-"))
 
@@ -47,7 +47,7 @@ def _greedy(model):
 # --------------------------------------------------------------------------- q1
 
 def test_q1():
-    squeezed = lesson04._squeezed_reference()
+    squeezed = lesson04.squeezed_reference()
     q = lesson04.q1
     right = dict(squeezed_device=squeezed.device, layer20_planned=squeezed.hf_device_map["model.layers.20"],
                  layer20_weight_device=squeezed.model.layers[20].self_attn.q_proj.weight.device)

@@ -7,6 +7,7 @@ import torch
 
 from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson05 as L
+from helpers.device import put_on_small_gpu
 from helpers.checks.common import reference_model, reference_tokenizer
 
 
@@ -123,8 +124,8 @@ def test_q3_missing():
 
 def test_q4_small_gpu_raises_the_cuda_oom_class(models):
     with pytest.raises(torch.OutOfMemoryError, match="CUDA out of memory"):
-        L.put_on_small_gpu(models["fp32"])
-    assert L.put_on_small_gpu(models["bf16"]) is models["bf16"]
+        put_on_small_gpu(models["fp32"])
+    assert put_on_small_gpu(models["bf16"]) is models["bf16"]
 
 
 def test_q4_right(models):

@@ -6,9 +6,9 @@ import numbers
 
 import torch
 
-from ..checking import Question, ____, expect  # noqa: F401  (____ is re-exported for the notebook)
+from ..checking import Question, expect, numbered
 from ..device import best_device
-from .common import as_id_rows, is_model, reference_model, reference_tokenizer
+from .common import as_id_rows, expect_course_model, reference_greedy, reference_model, reference_tokenizer
 
 NOTEBOOK = "01_loading.ipynb"
 PROMPT = "The capital of France is"
@@ -16,12 +16,7 @@ NEW_TOKENS = 12
 
 
 def _check_q1(model_bf16):
-    expect(is_model(model_bf16), "`model_bf16` should be a model returned by "
-                                 "AutoModelForCausalLM.from_pretrained(...)")
-    ref = reference_model()
-    expect(model_bf16.config.model_type == ref.config.model_type
-           and model_bf16.num_parameters() == ref.num_parameters(),
-           "that is not the course model: load the folder in `MODEL`")
+    expect_course_model(model_bf16, "model_bf16")
     dtypes = {p.dtype for p in model_bf16.parameters() if p.is_floating_point()}
     expect(dtypes == {torch.bfloat16},
            f"its weights are {sorted(map(str, dtypes))}, not bfloat16: pass `dtype=` to from_pretrained")
@@ -67,11 +62,8 @@ def _check_q3(n_params):
 def _check_q4(greedy_ids):
     rows = as_id_rows(greedy_ids)
     expect(len(rows) == 1, "one prompt, one output row: `greedy_ids` should hold a single sequence")
-    tok, ref = reference_tokenizer(), reference_model()
-    enc = tok(PROMPT, return_tensors="pt")
-    with torch.no_grad():
-        want = ref.generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)[0].tolist()
-    got, n_prompt = rows[0], enc["input_ids"].shape[1]
+    want = list(reference_greedy(PROMPT, NEW_TOKENS))
+    got, n_prompt = rows[0], len(reference_tokenizer()(PROMPT)["input_ids"])
     expect(got[:n_prompt] == want[:n_prompt],
            "the output should start with the prompt's ids (keep the whole output of generate(); "
            "use the prompt given in the question)")
@@ -83,36 +75,26 @@ def _check_q4(greedy_ids):
                         "use do_sample=False (sampling picks random tokens)")
 
 
-q1 = Question(
-    "q1", "load the course model in bfloat16 on the best device", ["model_bf16"], _check_q1,
-    hints=["from_pretrained takes `dtype=` (transformers 5; `torch_dtype=` is the old name).",
-           "`best_device()` from helpers returns 'cuda', 'mps' or 'cpu'; pass it as device_map=.",
-           "model_bf16 = AutoModelForCausalLM.from_pretrained(MODEL, dtype=..., device_map=...)"],
-    notebook=NOTEBOOK)
-
-q2 = Question(
-    "q2", "find the class AutoModelForCausalLM dispatches to for the tiny GPT-2, and why",
-    ["dispatched_class", "tiny_model_type"], _check_q2,
-    hints=["Load the tiny model from `TINY` and look at type(...) of the result.",
-           "The choice is made from one field of config.json: AutoConfig.from_pretrained(TINY) shows it.",
-           "dispatched_class = type(AutoModelForCausalLM.from_pretrained(TINY)); "
-           "tiny_model_type = AutoConfig.from_pretrained(TINY).model_type"],
-    notebook=NOTEBOOK)
-
-q3 = Question(
-    "q3", "count the parameters of the course model exactly", ["n_params"], _check_q3,
-    hints=["`model` (from the setup cell) has a method for this, or sum .numel() over its parameters.",
-           "model.state_dict() lists the tied lm_head weight separately; model.parameters() does not.",
-           "n_params = model.num_parameters()"],
-    notebook=NOTEBOOK)
-
-q4 = Question(
-    "q4", f"greedy-generate exactly {NEW_TOKENS} new tokens after {PROMPT!r}", ["greedy_ids"], _check_q4,
-    hints=["Tokenize with return_tensors='pt', move the inputs to model.device (.to(model.device)), "
-           "then model.generate(**inputs, ...).",
-           "max_new_tokens counts only new tokens; do_sample=False is greedy.",
-           f"greedy_ids = model.generate(**tokenizer({PROMPT!r}, return_tensors='pt').to(model.device), "
-           f"max_new_tokens={NEW_TOKENS}, do_sample=False)"],
-    notebook=NOTEBOOK)
-
-QUESTIONS = [q1, q2, q3, q4]
+q1, q2, q3, q4 = QUESTIONS = numbered(
+    Question("load the course model in bfloat16 on the best device", ["model_bf16"], _check_q1,
+        hints=["from_pretrained takes `dtype=` (transformers 5; `torch_dtype=` is the old name).",
+               "`best_device()` from helpers returns 'cuda', 'mps' or 'cpu'; pass it as device_map=.",
+               "model_bf16 = AutoModelForCausalLM.from_pretrained(MODEL, dtype=..., device_map=...)"]),
+    Question("find the class AutoModelForCausalLM dispatches to for the tiny GPT-2, and why",
+        ["dispatched_class", "tiny_model_type"], _check_q2,
+        hints=["Load the tiny model from `TINY` and look at type(...) of the result.",
+               "The choice is made from one field of config.json: AutoConfig.from_pretrained(TINY) shows it.",
+               "dispatched_class = type(AutoModelForCausalLM.from_pretrained(TINY)); "
+               "tiny_model_type = AutoConfig.from_pretrained(TINY).model_type"]),
+    Question("count the parameters of the course model exactly", ["n_params"], _check_q3,
+        hints=["`model` (from the setup cell) has a method for this, or sum .numel() over its parameters.",
+               "model.state_dict() lists the tied lm_head weight separately; model.parameters() does not.",
+               "n_params = model.num_parameters()"]),
+    Question(f"greedy-generate exactly {NEW_TOKENS} new tokens after {PROMPT!r}", ["greedy_ids"], _check_q4,
+        hints=["Tokenize with return_tensors='pt', move the inputs to model.device (.to(model.device)), "
+               "then model.generate(**inputs, ...).",
+               "max_new_tokens counts only new tokens; do_sample=False is greedy.",
+               f"greedy_ids = model.generate(**tokenizer({PROMPT!r}, return_tensors='pt').to(model.device), "
+               f"max_new_tokens={NEW_TOKENS}, do_sample=False)"]),
+    notebook=NOTEBOOK,
+)

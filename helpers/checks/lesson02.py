@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import torch
 
-from ..checking import Question, ____, expect  # noqa: F401  (____ is re-exported for the notebook)
-from .common import as_id_rows, reference_model, reference_tokenizer
+from ..checking import Question, expect, numbered
+from .common import as_id_rows, reference_greedy, reference_model, reference_tokenizer
 
 NOTEBOOK = "02_generation.ipynb"
 
@@ -33,14 +33,9 @@ Q5_PROMPT = "Once upon a time"
 Q5_NEW, Q5_TOP_K, Q5_SAMPLES = 12, 5, 3
 
 
-@functools.lru_cache(maxsize=None)
 def _greedy_new_ids(prompt: str, max_new_tokens: int) -> tuple[int, ...]:
     """The new ids of a greedy decode of ``prompt`` (plain text) by the reference model."""
-    tok, ref = reference_tokenizer(), reference_model()
-    enc = tok(prompt, return_tensors="pt")
-    with torch.no_grad():
-        out = ref.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    return tuple(out[0, enc["input_ids"].shape[1]:].tolist())
+    return reference_greedy(prompt, max_new_tokens)[len(reference_tokenizer()(prompt)["input_ids"]):]
 
 
 @functools.lru_cache(maxsize=None)
@@ -228,53 +223,40 @@ def _check_q5(sampled_ids):
 
 # --------------------------------------------------------------------------- questions
 
-q1 = Question(
-    "q1", f"greedy-generate exactly {Q1_NEW} new tokens, and keep only those", ["new_ids"], _check_q1,
-    hints=["Tokenize with return_tensors='pt'; generate() returns the prompt's ids followed by the new ones.",
-           f"max_new_tokens={Q1_NEW} counts only new tokens; slice the output from "
-           "inputs['input_ids'].shape[1] on.",
-           f"inputs = tokenizer({Q1_PROMPT!r}, return_tensors='pt').to(model.device); "
-           f"out = model.generate(**inputs, max_new_tokens={Q1_NEW}, do_sample=False); "
-           "new_ids = out[0, inputs['input_ids'].shape[1]:]"],
-    notebook=NOTEBOOK)
-
-q2 = Question(
-    "q2", "build a chat prompt with the tokenizer's chat template", ["chat_prompt"], _check_q2,
-    hints=["A conversation is a list of {'role': ..., 'content': ...} dicts; here, one 'user' message.",
-           "tokenizer.apply_chat_template(messages, ...) writes the model's format. Which argument "
-           "adds the start of the assistant's reply?",
-           f"chat_prompt = tokenizer.apply_chat_template([{{'role': 'user', 'content': {Q2_QUESTION!r}}}], "
-           "tokenize=False, add_generation_prompt=True)"],
-    notebook=NOTEBOOK)
-
-q3 = Question(
-    "q3", "ask the chat model a question and decode only its reply", ["reply"], _check_q3,
-    hints=["Build the prompt with apply_chat_template(..., add_generation_prompt=True, return_tensors='pt').",
-           "The new ids start at the prompt's length: out[0, n_prompt:]. Which decode() argument drops <|im_end|>?",
-           f"chat = tokenizer.apply_chat_template([{{'role': 'user', 'content': {Q3_QUESTION!r}}}], "
-           "add_generation_prompt=True, return_tensors='pt').to(model.device); out = model.generate(**chat, "
-           f"max_new_tokens={Q3_MAX_NEW}, do_sample=False); reply = tokenizer.decode("
-           "out[0, chat['input_ids'].shape[1]:], skip_special_tokens=True)"],
-    notebook=NOTEBOOK)
-
-q4 = Question(
-    "q4", "batch two prompts with the right padding; greedy outputs must match unbatched ones",
-    ["batch_inputs", "batch_output"], _check_q4,
-    hints=["tokenizer(list_of_prompts, return_tensors='pt', padding=True) pads the shorter prompt.",
-           "Decoder-only models continue from the last position of each row: set "
-           "tokenizer.padding_side before tokenizing, and pass the attention mask to generate().",
-           "tokenizer.padding_side = 'left'; batch_inputs = tokenizer(list(PROMPTS), return_tensors='pt', "
-           f"padding=True); batch_output = model.generate(**batch_inputs.to(model.device), max_new_tokens={Q4_NEW}, "
-           "do_sample=False)"],
-    notebook=NOTEBOOK)
-
-q5 = Question(
-    "q5", f"sample {Q5_SAMPLES} continuations with top-k sampling", ["sampled_ids"], _check_q5,
-    hints=["Sampling needs do_sample=True; top_k limits each draw to the k most likely tokens.",
-           "num_return_sequences=3 returns 3 samples in one call (or call generate() 3 times).",
-           f"torch.manual_seed(0); sampled_ids = model.generate("
-           f"**tokenizer({Q5_PROMPT!r}, return_tensors='pt').to(model.device), do_sample=True, "
-           f"top_k={Q5_TOP_K}, max_new_tokens={Q5_NEW}, num_return_sequences={Q5_SAMPLES})"],
-    notebook=NOTEBOOK)
-
-QUESTIONS = [q1, q2, q3, q4, q5]
+q1, q2, q3, q4, q5 = QUESTIONS = numbered(
+    Question(f"greedy-generate exactly {Q1_NEW} new tokens, and keep only those", ["new_ids"], _check_q1,
+        hints=["Tokenize with return_tensors='pt'; generate() returns the prompt's ids followed by the new ones.",
+               f"max_new_tokens={Q1_NEW} counts only new tokens; slice the output from "
+               "inputs['input_ids'].shape[1] on.",
+               f"inputs = tokenizer({Q1_PROMPT!r}, return_tensors='pt').to(model.device); "
+               f"out = model.generate(**inputs, max_new_tokens={Q1_NEW}, do_sample=False); "
+               "new_ids = out[0, inputs['input_ids'].shape[1]:]"]),
+    Question("build a chat prompt with the tokenizer's chat template", ["chat_prompt"], _check_q2,
+        hints=["A conversation is a list of {'role': ..., 'content': ...} dicts; here, one 'user' message.",
+               "tokenizer.apply_chat_template(messages, ...) writes the model's format. Which argument "
+               "adds the start of the assistant's reply?",
+               f"chat_prompt = tokenizer.apply_chat_template([{{'role': 'user', 'content': {Q2_QUESTION!r}}}], "
+               "tokenize=False, add_generation_prompt=True)"]),
+    Question("ask the chat model a question and decode only its reply", ["reply"], _check_q3,
+        hints=["Build the prompt with apply_chat_template(..., add_generation_prompt=True, return_tensors='pt').",
+               "The new ids start at the prompt's length: out[0, n_prompt:]. Which decode() argument drops <|im_end|>?",
+               f"chat = tokenizer.apply_chat_template([{{'role': 'user', 'content': {Q3_QUESTION!r}}}], "
+               "add_generation_prompt=True, return_tensors='pt').to(model.device); out = model.generate(**chat, "
+               f"max_new_tokens={Q3_MAX_NEW}, do_sample=False); reply = tokenizer.decode("
+               "out[0, chat['input_ids'].shape[1]:], skip_special_tokens=True)"]),
+    Question("batch two prompts with the right padding; greedy outputs must match unbatched ones",
+        ["batch_inputs", "batch_output"], _check_q4,
+        hints=["tokenizer(list_of_prompts, return_tensors='pt', padding=True) pads the shorter prompt.",
+               "Decoder-only models continue from the last position of each row: set "
+               "tokenizer.padding_side before tokenizing, and pass the attention mask to generate().",
+               "tokenizer.padding_side = 'left'; batch_inputs = tokenizer(list(PROMPTS), return_tensors='pt', "
+               f"padding=True); batch_output = model.generate(**batch_inputs.to(model.device), max_new_tokens={Q4_NEW}, "
+               "do_sample=False)"]),
+    Question(f"sample {Q5_SAMPLES} continuations with top-k sampling", ["sampled_ids"], _check_q5,
+        hints=["Sampling needs do_sample=True; top_k limits each draw to the k most likely tokens.",
+               "num_return_sequences=3 returns 3 samples in one call (or call generate() 3 times).",
+               f"torch.manual_seed(0); sampled_ids = model.generate("
+               f"**tokenizer({Q5_PROMPT!r}, return_tensors='pt').to(model.device), do_sample=True, "
+               f"top_k={Q5_TOP_K}, max_new_tokens={Q5_NEW}, num_return_sequences={Q5_SAMPLES})"]),
+    notebook=NOTEBOOK,
+)

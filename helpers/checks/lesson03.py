@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 
 import torch
 
-from ..checking import Question, ____, as_dtype, expect  # noqa: F401  (____ is re-exported for the notebook)
-from .common import is_model, reference_model, reference_tokenizer
+from ..checking import Question, as_dtype, expect, numbered
+from .common import as_number, expect_course_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "03_dtypes.ipynb"
 PROMPT = "Water boils at"
 RATIO_TOL = 1e-3       # q1: absolute tolerance on the memory ratio
 DIFF_REL_TOL = 0.05    # q2: relative tolerance on the max logit difference (rounding order may differ)
 BYTES_TOL = 0.01       # q4: absolute tolerance on bytes per parameter
-
-
-def _number(value, name: str) -> float:
-    """A plain float from an int/float/NumPy scalar/one-element tensor; reject anything else."""
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, f"`{name}` should be one number, not a tensor of {value.numel()} values")
-        value = value.item()
-    expect(isinstance(value, numbers.Real) and not isinstance(value, bool),
-           f"`{name}` should be a number (a float), not {type(value).__name__}")
-    value = float(value)
-    expect(math.isfinite(value), f"`{name}` should be a finite number")
-    return value
-
-
-def _expect_course_model(model, name: str) -> None:
-    expect(is_model(model), f"`{name}` should be a model returned by AutoModelForCausalLM.from_pretrained(...)")
-    ref = reference_model()
-    expect(model.config.model_type == ref.config.model_type and model.num_parameters() == ref.num_parameters(),
-           f"`{name}` is not the course model: load the folder in `MODEL`")
 
 
 def _weight_dtypes(model) -> set:
@@ -72,11 +51,11 @@ def _close(value: float, want: float, rel: float = 0.0, abs_: float = 0.0) -> bo
 
 
 def _check_q1(bf16_model, bf16_memory_ratio):
-    _expect_course_model(bf16_model, "bf16_model")
+    expect_course_model(bf16_model, "bf16_model")
     dtypes = _weight_dtypes(bf16_model)
     expect(dtypes == {torch.bfloat16},
            f"`bf16_model` has weights in {sorted(map(str, dtypes))}, not bfloat16: pass `dtype=` to from_pretrained")
-    ratio = _number(bf16_memory_ratio, "bf16_memory_ratio")
+    ratio = as_number(bf16_memory_ratio, "bf16_memory_ratio")
     want = bf16_model.get_memory_footprint() / reference_model().get_memory_footprint()
     expect(not _close(ratio, 1 / want, rel=0.01),
            "the ratio is upside down: divide the bf16 footprint by the float32 footprint")
@@ -86,7 +65,7 @@ def _check_q1(bf16_model, bf16_memory_ratio):
 
 
 def _check_q2(max_logit_diff):
-    value = _number(max_logit_diff, "max_logit_diff")
+    value = as_number(max_logit_diff, "max_logit_diff")
     expect(value >= 0, "a largest *absolute* difference cannot be negative: take .abs() before .max()")
     stats = _load_stats("float16")
     if _close(value, stats["max"], rel=DIFF_REL_TOL, abs_=1e-3):
@@ -116,7 +95,7 @@ def _check_q3(auto_dtype):
 
 
 def _check_q4(fp16_bytes_per_param):
-    value = _number(fp16_bytes_per_param, "fp16_bytes_per_param")
+    value = as_number(fp16_bytes_per_param, "fp16_bytes_per_param")
     stats = _load_stats("float16")
     want = stats["footprint"] / stats["n_params"]
     expect(not _close(value, 8 * want, rel=0.01), "that is bits per parameter: divide by 8 for bytes")
@@ -128,51 +107,38 @@ def _check_q4(fp16_bytes_per_param):
 
 
 def _check_q5(eager_model):
-    _expect_course_model(eager_model, "eager_model")
+    expect_course_model(eager_model, "eager_model")
     impl = getattr(eager_model.config, "_attn_implementation", None)
     expect(impl == "eager",
            f"`eager_model` uses the {impl!r} attention implementation: pass attn_implementation= to "
            "from_pretrained")
 
 
-q1 = Question(
-    "q1", "load the course model in bfloat16 and measure its memory against float32",
-    ["bf16_model", "bf16_memory_ratio"], _check_q1,
-    hints=["from_pretrained takes `dtype=`; `model` in the setup cell is the float32 copy.",
-           "model.get_memory_footprint() gives bytes; divide the bf16 one by the float32 one.",
-           "bf16_model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16); "
-           "bf16_memory_ratio = bf16_model.get_memory_footprint() / model.get_memory_footprint()"],
-    notebook=NOTEBOOK)
-
-q2 = Question(
-    "q2", f"find the largest logit difference between float16 and float32 on {PROMPT!r}",
-    ["max_logit_diff"], _check_q2,
-    hints=["Load a float16 copy, and run both it and the float32 `model` on tokenizer(PROMPT, return_tensors='pt').",
-           "Compare .logits of the two outputs at every position: subtract, take the absolute value, then the max.",
-           "enc = tokenizer(PROMPT, return_tensors='pt'); max_logit_diff = (m16(**enc).logits.float() - "
-           "model(**enc).logits).abs().max().item()  (inside torch.no_grad())"],
-    notebook=NOTEBOOK)
-
-q3 = Question(
-    "q3", 'name the dtype that dtype="auto" picks for the course checkpoint', ["auto_dtype"], _check_q3,
-    hints=['"auto" reads the checkpoint: which dtype is written in its config.json?',
-           'Load with dtype="auto" and look at model.dtype, or read AutoConfig.from_pretrained(MODEL).dtype.',
-           'auto_dtype = AutoModelForCausalLM.from_pretrained(MODEL, dtype="auto").dtype'],
-    notebook=NOTEBOOK)
-
-q4 = Question(
-    "q4", "measure the bytes per parameter of the course model in float16", ["fp16_bytes_per_param"], _check_q4,
-    hints=["Load the model with dtype=torch.float16.",
-           "get_memory_footprint() is in bytes; num_parameters() counts the parameters.",
-           "m = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float16); "
-           "fp16_bytes_per_param = m.get_memory_footprint() / m.num_parameters()"],
-    notebook=NOTEBOOK)
-
-q5 = Question(
-    "q5", "load the course model with the eager attention implementation", ["eager_model"], _check_q5,
-    hints=["The default attention implementation is 'sdpa'; from_pretrained has an argument to choose another.",
-           "Check with model.config._attn_implementation.",
-           'eager_model = AutoModelForCausalLM.from_pretrained(MODEL, attn_implementation="eager")'],
-    notebook=NOTEBOOK)
-
-QUESTIONS = [q1, q2, q3, q4, q5]
+q1, q2, q3, q4, q5 = QUESTIONS = numbered(
+    Question("load the course model in bfloat16 and measure its memory against float32",
+        ["bf16_model", "bf16_memory_ratio"], _check_q1,
+        hints=["from_pretrained takes `dtype=`; `model` in the setup cell is the float32 copy.",
+               "model.get_memory_footprint() gives bytes; divide the bf16 one by the float32 one.",
+               "bf16_model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16); "
+               "bf16_memory_ratio = bf16_model.get_memory_footprint() / model.get_memory_footprint()"]),
+    Question(f"find the largest logit difference between float16 and float32 on {PROMPT!r}",
+        ["max_logit_diff"], _check_q2,
+        hints=["Load a float16 copy, and run both it and the float32 `model` on tokenizer(PROMPT, return_tensors='pt').",
+               "Compare .logits of the two outputs at every position: subtract, take the absolute value, then the max.",
+               "enc = tokenizer(PROMPT, return_tensors='pt'); max_logit_diff = (m16(**enc).logits.float() - "
+               "model(**enc).logits).abs().max().item()  (inside torch.no_grad())"]),
+    Question('name the dtype that dtype="auto" picks for the course checkpoint', ["auto_dtype"], _check_q3,
+        hints=['"auto" reads the checkpoint: which dtype is written in its config.json?',
+               'Load with dtype="auto" and look at model.dtype, or read AutoConfig.from_pretrained(MODEL).dtype.',
+               'auto_dtype = AutoModelForCausalLM.from_pretrained(MODEL, dtype="auto").dtype']),
+    Question("measure the bytes per parameter of the course model in float16", ["fp16_bytes_per_param"], _check_q4,
+        hints=["Load the model with dtype=torch.float16.",
+               "get_memory_footprint() is in bytes; num_parameters() counts the parameters.",
+               "m = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float16); "
+               "fp16_bytes_per_param = m.get_memory_footprint() / m.num_parameters()"]),
+    Question("load the course model with the eager attention implementation", ["eager_model"], _check_q5,
+        hints=["The default attention implementation is 'sdpa'; from_pretrained has an argument to choose another.",
+               "Check with model.config._attn_implementation.",
+               'eager_model = AutoModelForCausalLM.from_pretrained(MODEL, attn_implementation="eager")']),
+    notebook=NOTEBOOK,
+)

@@ -10,8 +10,8 @@ import numbers
 
 import torch
 
-from ..checking import Question, ____, expect  # noqa: F401  (____ is re-exported for the notebook)
-from .common import as_id_rows, is_model, reference_model, reference_tokenizer
+from ..checking import Question, expect, numbered
+from .common import as_id_rows, expect_course_model, reference_greedy, reference_tokenizer
 
 NOTEBOOK = "04_device_placement.ipynb"
 
@@ -34,7 +34,7 @@ LLAMA2_70B_SHAPE = dict(hidden_size=8192, num_hidden_layers=80, num_attention_he
 # --------------------------------------------------------------------------- shared helpers
 
 @contextlib.contextmanager
-def _quiet_accelerate():
+def quiet_accelerate():
     """Silence accelerate's notes while a check loads or plans (imaginary GPUs, meta-device notes)."""
     loggers = [logging.getLogger(name) for name in ("accelerate.big_modeling", "accelerate.utils.modeling")]
     levels = [lg.level for lg in loggers]
@@ -51,12 +51,12 @@ def _load(**kwargs):
     from transformers import AutoModelForCausalLM
 
     from ..models import resolve_model
-    with _quiet_accelerate():
+    with quiet_accelerate():
         return AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=torch.float32, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)
-def _squeezed_reference():
+def squeezed_reference():
     """The course model loaded as the q1 setup cell loads it."""
     return _load(device_map="auto", max_memory=dict(SQUEEZE_BUDGET))
 
@@ -100,7 +100,7 @@ def _is_int(value) -> bool:
 def _gpus_needed(model, per_gpu: int) -> int:
     from accelerate import infer_auto_device_map
 
-    with _quiet_accelerate():
+    with quiet_accelerate():
         for n in range(1, 129):
             device_map = infer_auto_device_map(model, max_memory={i: per_gpu for i in range(n)},
                                                no_split_module_classes=model._no_split_modules)
@@ -112,7 +112,7 @@ def _gpus_needed(model, per_gpu: int) -> int:
 # --------------------------------------------------------------------------- q1
 
 def _check_q1(squeezed_device, layer20_planned, layer20_weight_device):
-    ref = _squeezed_reference()
+    ref = squeezed_reference()
     name = f"model.layers.{LAYER}"
     weight = dict(ref.named_parameters())[f"{name}.self_attn.q_proj.weight"]
     values = {}
@@ -141,21 +141,8 @@ def _check_q1(squeezed_device, layer20_planned, layer20_weight_device):
 
 # --------------------------------------------------------------------------- q2
 
-@functools.lru_cache(maxsize=None)
-def _reference_greedy():
-    """(ids, prompt length) of the greedy continuation of PROMPT by the float32 course model."""
-    enc = reference_tokenizer()(PROMPT, return_tensors="pt")
-    with torch.no_grad():
-        ids = reference_model().generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)[0].tolist()
-    return ids, enc["input_ids"].shape[1]
-
-
 def _check_q2(disk_model, disk_ids):
-    expect(is_model(disk_model), "`disk_model` should be a model returned by AutoModelForCausalLM.from_pretrained(...)")
-    ref = reference_model()
-    expect(disk_model.config.model_type == ref.config.model_type
-           and disk_model.num_parameters() == ref.num_parameters(),
-           "`disk_model` is not the course model: load the folder in `MODEL`")
+    expect_course_model(disk_model, "disk_model", weights=False)  # offloaded layers are on the meta device
     device_map = getattr(disk_model, "hf_device_map", None)
     expect(isinstance(device_map, dict),
            "`disk_model` has no hf_device_map, so nothing was split or offloaded: pass a device_map dict "
@@ -182,7 +169,7 @@ def _check_q2(disk_model, disk_ids):
                         f"(e.g. {min(not_cpu, default='')})")
     rows = as_id_rows(disk_ids)
     expect(len(rows) == 1, "one prompt, one output row: `disk_ids` should hold a single sequence")
-    want, n_prompt = _reference_greedy()
+    want, n_prompt = list(reference_greedy(PROMPT, NEW_TOKENS)), len(reference_tokenizer()(PROMPT)["input_ids"])
     got = rows[0]
     expect(got[:n_prompt] == want[:n_prompt],
            f"`disk_ids` should start with the ids of the prompt {PROMPT!r} (keep the whole output of generate())")
@@ -245,7 +232,7 @@ def _plan_low0():
     import transformers.integrations.accelerate as tf_accelerate
 
     model = meta_llama("7B")
-    with _quiet_accelerate():
+    with quiet_accelerate():
         budget = tf_accelerate.get_balanced_memory(model, max_memory=dict(LOW0_BUDGET),
                                                    no_split_module_classes=model._no_split_modules, low_zero=True)
         return tf_accelerate.infer_auto_device_map(model, max_memory=budget,
@@ -272,55 +259,42 @@ def _check_q5(low0_map):
            "low_zero=True, then infer_auto_device_map with the model's no-split classes")
 
 
-q1 = Question(
-    "q1", "read where the offloaded model's layer 20 went",
-    ["squeezed_device", "layer20_planned", "layer20_weight_device"], _check_q1,
-    hints=["Three different views: the model's `.device`, the plan in `hf_device_map`, and a tensor's `.device`.",
-           f"`squeezed.hf_device_map['model.layers.{LAYER}']` is the plan; "
-           f"`squeezed.model.layers[{LAYER}].self_attn.q_proj.weight.device` is where that tensor is now.",
-           "squeezed_device = squeezed.device; layer20_planned = squeezed.hf_device_map['model.layers.20']; "
-           "layer20_weight_device = squeezed.model.layers[20].self_attn.q_proj.weight.device"],
-    notebook=NOTEBOOK)
-
-q2 = Question(
-    "q2", f"put the last {DISK_LAST} decoder layers on disk and still generate", ["disk_model", "disk_ids"],
-    _check_q2,
-    hints=["A device map dict must name every top-level module once it uses more than one device: "
-           "model.embed_tokens, model.rotary_emb, model.norm, lm_head and each model.layers.i.",
-           "Layers 26..29 -> 'disk', the rest -> 'cpu'. Pass offload_folder=tempfile.mkdtemp().",
-           "disk_map = {'model.embed_tokens': 'cpu', 'model.rotary_emb': 'cpu', 'model.norm': 'cpu', "
-           "'lm_head': 'cpu', **{f'model.layers.{i}': 'disk' if i >= 26 else 'cpu' for i in range(30)}}; "
-           "then from_pretrained(MODEL, device_map=disk_map, offload_folder=...) and generate(..., "
-           f"max_new_tokens={NEW_TOKENS}, do_sample=False)"],
-    notebook=NOTEBOOK)
-
-q3 = Question(
-    "q3", f"how many {GPU_GIB} GiB GPUs Llama-2-70B needs in float16", ["n_gpus_70b"], _check_q3,
-    hints=["Build the 70B model on the meta device: `with init_empty_weights(): "
-           "AutoModelForCausalLM.from_config(LLAMA2_70B, dtype=torch.float16)`.",
-           f"Try n = 1, 2, 3, ... GPUs with max_memory={{0: '{GPU_GIB - HEADROOM_GIB}GiB', 1: ..., }} and "
-           "infer_auto_device_map(model, max_memory=..., no_split_module_classes=model._no_split_modules).",
-           "The answer is the first n for which every value in the device map is an int (a GPU): nothing on "
-           "'cpu' or 'disk'. Dividing the size by the memory is not the same answer."],
-    notebook=NOTEBOOK)
-
-q4 = Question(
-    "q4", "a max_memory that forces part of the course model to disk", ["offload_budget"], _check_q4,
-    hints=["`max_memory={'cpu': ...}` caps what the planner may put in RAM; the rest goes to 'disk'.",
-           "compute_module_sizes(model) gives the bytes per module: the embedding plus N layers of about "
-           "14 MB each must fit (and the planner keeps room for the largest module).",
-           "Try a few sizes: load with device_map='auto', max_memory={'cpu': '350MB'} and count the "
-           "'cpu' layers in hf_device_map."],
-    notebook=NOTEBOOK)
-
-q5 = Question(
-    "q5", "plan Llama-2-7B like device_map='balanced_low_0' on three GPUs", ["low0_map"], _check_q5,
-    hints=["from_pretrained computes string strategies with get_balanced_memory, then infer_auto_device_map.",
-           "'balanced_low_0' means get_balanced_memory(..., low_zero=True). Pass "
-           "no_split_module_classes=model._no_split_modules to both functions.",
-           "budget = get_balanced_memory(llama7b, max_memory=dict(LOW0_BUDGET), no_split_module_classes=..., "
-           "low_zero=True); low0_map = infer_auto_device_map(llama7b, max_memory=budget, "
-           "no_split_module_classes=...)"],
-    notebook=NOTEBOOK)
-
-QUESTIONS = [q1, q2, q3, q4, q5]
+q1, q2, q3, q4, q5 = QUESTIONS = numbered(
+    Question("read where the offloaded model's layer 20 went",
+        ["squeezed_device", "layer20_planned", "layer20_weight_device"], _check_q1,
+        hints=["Three different views: the model's `.device`, the plan in `hf_device_map`, and a tensor's `.device`.",
+               f"`squeezed.hf_device_map['model.layers.{LAYER}']` is the plan; "
+               f"`squeezed.model.layers[{LAYER}].self_attn.q_proj.weight.device` is where that tensor is now.",
+               "squeezed_device = squeezed.device; layer20_planned = squeezed.hf_device_map['model.layers.20']; "
+               "layer20_weight_device = squeezed.model.layers[20].self_attn.q_proj.weight.device"]),
+    Question(f"put the last {DISK_LAST} decoder layers on disk and still generate", ["disk_model", "disk_ids"],
+        _check_q2,
+        hints=["A device map dict must name every top-level module once it uses more than one device: "
+               "model.embed_tokens, model.rotary_emb, model.norm, lm_head and each model.layers.i.",
+               "Layers 26..29 -> 'disk', the rest -> 'cpu'. Pass offload_folder=tempfile.mkdtemp().",
+               "disk_map = {'model.embed_tokens': 'cpu', 'model.rotary_emb': 'cpu', 'model.norm': 'cpu', "
+               "'lm_head': 'cpu', **{f'model.layers.{i}': 'disk' if i >= 26 else 'cpu' for i in range(30)}}; "
+               "then from_pretrained(MODEL, device_map=disk_map, offload_folder=...) and generate(..., "
+               f"max_new_tokens={NEW_TOKENS}, do_sample=False)"]),
+    Question(f"how many {GPU_GIB} GiB GPUs Llama-2-70B needs in float16", ["n_gpus_70b"], _check_q3,
+        hints=["Build the 70B model on the meta device: `with init_empty_weights(): "
+               "AutoModelForCausalLM.from_config(LLAMA2_70B, dtype=torch.float16)`.",
+               f"Try n = 1, 2, 3, ... GPUs with max_memory={{0: '{GPU_GIB - HEADROOM_GIB}GiB', 1: ..., }} and "
+               "infer_auto_device_map(model, max_memory=..., no_split_module_classes=model._no_split_modules).",
+               "The answer is the first n for which every value in the device map is an int (a GPU): nothing on "
+               "'cpu' or 'disk'. Dividing the size by the memory is not the same answer."]),
+    Question("a max_memory that forces part of the course model to disk", ["offload_budget"], _check_q4,
+        hints=["`max_memory={'cpu': ...}` caps what the planner may put in RAM; the rest goes to 'disk'.",
+               "compute_module_sizes(model) gives the bytes per module: the embedding plus N layers of about "
+               "14 MB each must fit (and the planner keeps room for the largest module).",
+               "Try a few sizes: load with device_map='auto', max_memory={'cpu': '350MB'} and count the "
+               "'cpu' layers in hf_device_map."]),
+    Question("plan Llama-2-7B like device_map='balanced_low_0' on three GPUs", ["low0_map"], _check_q5,
+        hints=["from_pretrained computes string strategies with get_balanced_memory, then infer_auto_device_map.",
+               "'balanced_low_0' means get_balanced_memory(..., low_zero=True). Pass "
+               "no_split_module_classes=model._no_split_modules to both functions.",
+               "budget = get_balanced_memory(llama7b, max_memory=dict(LOW0_BUDGET), no_split_module_classes=..., "
+               "low_zero=True); low0_map = infer_auto_device_map(llama7b, max_memory=budget, "
+               "no_split_module_classes=...)"]),
+    notebook=NOTEBOOK,
+)

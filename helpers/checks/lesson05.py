@@ -1,7 +1,7 @@
 """Checks for exercises/05_error_recovery.ipynb: diagnose and fix errors, recover from out-of-memory.
 
-Also provides :func:`put_on_small_gpu`, a *pretend* GPU with little memory, so that the
-out-of-memory question can be practised on any machine (see its docstring).
+The out-of-memory question uses :func:`helpers.device.put_on_small_gpu`, a *pretend* GPU with
+little memory, so that it can be practised on any machine.
 """
 
 from __future__ import annotations
@@ -10,49 +10,22 @@ from collections.abc import Mapping
 
 import torch
 
-from ..checking import Question, ____, as_dtype, expect  # noqa: F401  (____ is re-exported for the notebook)
-from .common import is_model, reference_model, reference_tokenizer
+from ..checking import Question, expect, numbered
+from ..device import SMALL_GPU_MIB
+from .common import expect_course_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "05_error_recovery.ipynb"
 PROMPT = "The capital of France is"
 PROMPTS = ["Paris is", "The tallest mountain in the world is"]
 HUB_ID = "course-examples/no-such-model"  # an id that is in no cache
-SMALL_GPU_MIB = 300
 NEW_TOKENS = 4
-
-
-# --------------------------------------------------------------------------- the pretend GPU
-
-def put_on_small_gpu(model):
-    """Pretend to move ``model`` onto a GPU that has only ``SMALL_GPU_MIB`` MiB of memory.
-
-    A simulation, so that the out-of-memory question works on any machine (running a real
-    GPU out of memory needs a GPU; running the CPU out of memory could hurt the machine):
-    it compares ``model.get_memory_footprint()`` with the budget. If the model does not fit,
-    it raises ``torch.OutOfMemoryError``, the exception class a real CUDA out-of-memory
-    error has, with a message in CUDA's format. If it fits, it returns the model unchanged
-    (it stays where it is).
-    """
-    need, budget = model.get_memory_footprint(), SMALL_GPU_MIB * 2**20
-    if need > budget:
-        raise torch.OutOfMemoryError(
-            f"CUDA out of memory. Tried to allocate {need / 2**20:.2f} MiB. GPU 0 has a total capacity "
-            f"of {SMALL_GPU_MIB:.2f} MiB of which {SMALL_GPU_MIB:.2f} MiB is free. "
-            "(pretend GPU: simulated by helpers.checks.lesson05.put_on_small_gpu)")
-    return model
 
 
 # --------------------------------------------------------------------------- helpers
 
 def _check_course_weights(model, name):
-    expect(is_model(model), f"`{name}` should be a model returned by AutoModelForCausalLM.from_pretrained(...)")
-    ref = reference_model()
-    expect(model.config.model_type == ref.config.model_type and model.num_parameters() == ref.num_parameters(),
-           f"`{name}` is not the course model")
-    expect(not any(p.is_meta for p in model.parameters()),
-           f"`{name}` has no weights (it is on the meta device): load it with from_pretrained, outside "
-           "init_empty_weights()")
-    got, want = model.get_input_embeddings().weight, ref.get_input_embeddings().weight
+    expect_course_model(model, name)
+    got, want = model.get_input_embeddings().weight, reference_model().get_input_embeddings().weight
     rows = slice(0, 512)  # enough rows to tell trained weights from random ones, without copying 113 MB
     expect(got.shape == want.shape
            and torch.allclose(got[rows].detach().float().cpu(), want[rows], atol=1e-2, rtol=1e-2),
@@ -179,46 +152,33 @@ def _check_q5(lists_error, offline_error, cpu_oom_error):
                             "first word of the error line")
 
 
-q1 = Question(
-    "q1", "fix a broken loading snippet (two mistakes)", ["fixed_model"], _check_q1,
-    hints=["Run the snippet inside `with explained():` and read the first line. Then list what is in "
-           "DOWNLOAD: sorted(p.name for p in DOWNLOAD.iterdir()).",
-           "from_pretrained needs the folder that holds config.json. Once the path is right, a second "
-           "error appears: read it too.",
-           "fixed_model = AutoModelForCausalLM.from_pretrained(DOWNLOAD / 'smollm2', dtype=torch.bfloat16)"],
-    notebook=NOTEBOOK)
-
-q2 = Question(
-    "q2", "give generate() the inputs it needs", ["prompt_inputs"], _check_q2,
-    hints=["Print type(broken_inputs['input_ids']): what does generate() expect instead?",
-           "The tokenizer can return PyTorch tensors directly.",
-           f"prompt_inputs = tokenizer({PROMPT!r}, return_tensors='pt').to(model.device)"],
-    notebook=NOTEBOOK)
-
-q3 = Question(
-    "q3", "a tokenizer that can pad a batch for generation", ["batch_tokenizer"], _check_q3,
-    hints=["Two settings matter for batched generation: which token pads, and on which side.",
-           "Reuse a token the model already knows as the pad token; decoder-only models need the "
-           "padding before the prompt.",
-           "batch_tokenizer = tok_nopad; batch_tokenizer.pad_token = batch_tokenizer.eos_token; "
-           "batch_tokenizer.padding_side = 'left'"],
-    notebook=NOTEBOOK)
-
-q4 = Question(
-    "q4", f"recover from out-of-memory on a {SMALL_GPU_MIB} MiB GPU with the next rung", ["model_fit"],
-    _check_q4,
-    hints=["Catch the exception put_on_small_gpu raises (which class?), print explain(e), and try again.",
-           "The ladder: smaller dtype, 4-bit, offload, smaller batch. Take the first rung that fits.",
-           "except torch.OutOfMemoryError: model_fit = put_on_small_gpu("
-           "AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16))"],
-    notebook=NOTEBOOK)
-
-q5 = Question(
-    "q5", "name the exceptions behind the seed lesson's three errors",
-    ["lists_error", "offline_error", "cpu_oom_error"], _check_q5,
-    hints=["Do not trust the seed lesson: make each mistake inside `with explained() as caught:`.",
-           "type(caught.exception) is the class; its __name__ is the name. Either is accepted.",
-           "lesson 05, rows 8, 1 and 10 of the catalogue."],
-    notebook=NOTEBOOK)
-
-QUESTIONS = [q1, q2, q3, q4, q5]
+q1, q2, q3, q4, q5 = QUESTIONS = numbered(
+    Question("fix a broken loading snippet (two mistakes)", ["fixed_model"], _check_q1,
+        hints=["Run the snippet inside `with explained():` and read the first line. Then list what is in "
+               "DOWNLOAD: sorted(p.name for p in DOWNLOAD.iterdir()).",
+               "from_pretrained needs the folder that holds config.json. Once the path is right, a second "
+               "error appears: read it too.",
+               "fixed_model = AutoModelForCausalLM.from_pretrained(DOWNLOAD / 'smollm2', dtype=torch.bfloat16)"]),
+    Question("give generate() the inputs it needs", ["prompt_inputs"], _check_q2,
+        hints=["Print type(broken_inputs['input_ids']): what does generate() expect instead?",
+               "The tokenizer can return PyTorch tensors directly.",
+               f"prompt_inputs = tokenizer({PROMPT!r}, return_tensors='pt').to(model.device)"]),
+    Question("a tokenizer that can pad a batch for generation", ["batch_tokenizer"], _check_q3,
+        hints=["Two settings matter for batched generation: which token pads, and on which side.",
+               "Reuse a token the model already knows as the pad token; decoder-only models need the "
+               "padding before the prompt.",
+               "batch_tokenizer = tok_nopad; batch_tokenizer.pad_token = batch_tokenizer.eos_token; "
+               "batch_tokenizer.padding_side = 'left'"]),
+    Question(f"recover from out-of-memory on a {SMALL_GPU_MIB} MiB GPU with the next rung", ["model_fit"],
+        _check_q4,
+        hints=["Catch the exception put_on_small_gpu raises (which class?), print explain(e), and try again.",
+               "The ladder: smaller dtype, 4-bit, offload, smaller batch. Take the first rung that fits.",
+               "except torch.OutOfMemoryError: model_fit = put_on_small_gpu("
+               "AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16))"]),
+    Question("name the exceptions behind the seed lesson's three errors",
+        ["lists_error", "offline_error", "cpu_oom_error"], _check_q5,
+        hints=["Do not trust the seed lesson: make each mistake inside `with explained() as caught:`.",
+               "type(caught.exception) is the class; its __name__ is the name. Either is accepted.",
+               "lesson 05, rows 8, 1 and 10 of the catalogue."]),
+    notebook=NOTEBOOK,
+)

@@ -8,7 +8,7 @@ import numbers
 
 import torch
 
-from ..checking import Question, ____, as_dtype, expect  # noqa: F401  (____ is re-exported for the notebook)
+from ..checking import Question, as_dtype, expect, numbered
 from .common import is_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "06_qlora_loading.ipynb"
@@ -174,43 +174,33 @@ def _check_q4(peft_model):
            "model before or between training steps: see the lesson's 'Common gotcha')")
 
 
-q1 = Question(
-    "q1", "build the QLoRA quantization config: NF4, double quantization, bf16 compute", ["bnb_config"], _check_q1,
-    hints=["BitsAndBytesConfig takes four 4-bit options: load_in_4bit, bnb_4bit_quant_type, "
-           "bnb_4bit_use_double_quant, bnb_4bit_compute_dtype.",
-           "The quant type is a string; the compute dtype is a torch dtype (or its name as a string).",
-           "bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', "
-           "bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)"],
-    notebook=NOTEBOOK)
-
-q2 = Question(
-    "q2", "measure the 4-bit footprint as a fraction of float32", ["footprint_ratio"], _check_q2,
-    hints=["Load the course model with quantization_config=bnb_config and dtype=torch.bfloat16 (for the "
-           "layers that stay unquantized), on device_map=DEVICE.",
-           "model.get_memory_footprint() gives bytes; `model_fp32` from the setup cell is the float32 model.",
-           "footprint_ratio = model_4bit.get_memory_footprint() / model_fp32.get_memory_footprint()"],
-    notebook=NOTEBOOK)
-
-q3 = Question(
-    "q3", "list the LoRA target modules of the course model", ["lora_targets"], _check_q3,
-    hints=["The candidates are the linear layers inside the decoder layers; model.named_modules() lists them.",
-           "Keep the part of each name after the last dot, once each; leave out the output head (lm_head).",
-           "lora_targets = sorted({name.rsplit('.', 1)[-1] for name, m in model_fp32.named_modules() "
-           "if isinstance(m, torch.nn.Linear) and name != 'lm_head'})"],
-    notebook=NOTEBOOK)
-
-q4 = Question(
-    "q4", "train a LoRA adapter on the 4-bit model until it knows the capital of Zanthoria", ["peft_model"],
-    _check_q4,
-    hints=["Load a 4-bit base on DEVICE with bnb_4bit_compute_dtype=TRAIN_COMPUTE_DTYPE from the setup cell "
-           "(float32 on a CPU: lesson section 2), prepare_model_for_kbit_training(base, "
-           "use_gradient_checkpointing=False), then get_peft_model(base, LoraConfig(...)). Train with the "
-           "`examples` and `collate` from the setup cell.",
-           "Section 6 of the lesson: AdamW on the trainable parameters, lr=2e-3, one pass over the 32 examples "
-           "in a shuffled order, batches of 4 (8 steps). Generate only after training.",
-           "r=8, lora_alpha=16, lora_dropout=0.05, target_modules=['q_proj','k_proj','v_proj','o_proj'], "
-           "task_type='CAUSAL_LM'; loop: loss = peft_model(**collate(batch)).loss; loss.backward(); "
-           "optimizer.step(); optimizer.zero_grad()"],
-    notebook=NOTEBOOK)
-
-QUESTIONS = [q1, q2, q3, q4]
+q1, q2, q3, q4 = QUESTIONS = numbered(
+    Question("build the QLoRA quantization config: NF4, double quantization, bf16 compute", ["bnb_config"], _check_q1,
+        hints=["BitsAndBytesConfig takes four 4-bit options: load_in_4bit, bnb_4bit_quant_type, "
+               "bnb_4bit_use_double_quant, bnb_4bit_compute_dtype.",
+               "The quant type is a string; the compute dtype is a torch dtype (or its name as a string).",
+               "bnb_config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', "
+               "bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)"]),
+    Question("measure the 4-bit footprint as a fraction of float32", ["footprint_ratio"], _check_q2,
+        hints=["Load the course model with quantization_config=bnb_config and dtype=torch.bfloat16 (for the "
+               "layers that stay unquantized), on device_map=DEVICE.",
+               "model.get_memory_footprint() gives bytes; `model_fp32` from the setup cell is the float32 model.",
+               "footprint_ratio = model_4bit.get_memory_footprint() / model_fp32.get_memory_footprint()"]),
+    Question("list the LoRA target modules of the course model", ["lora_targets"], _check_q3,
+        hints=["The candidates are the linear layers inside the decoder layers; model.named_modules() lists them.",
+               "Keep the part of each name after the last dot, once each; leave out the output head (lm_head).",
+               "lora_targets = sorted({name.rsplit('.', 1)[-1] for name, m in model_fp32.named_modules() "
+               "if isinstance(m, torch.nn.Linear) and name != 'lm_head'})"]),
+    Question("train a LoRA adapter on the 4-bit model until it knows the capital of Zanthoria", ["peft_model"],
+        _check_q4,
+        hints=["Load a 4-bit base on DEVICE with bnb_4bit_compute_dtype=TRAIN_COMPUTE_DTYPE from the setup cell "
+               "(float32 on a CPU: lesson section 2), prepare_model_for_kbit_training(base, "
+               "use_gradient_checkpointing=False), then get_peft_model(base, LoraConfig(...)). Train with the "
+               "`examples` and `collate` from the setup cell.",
+               "Section 6 of the lesson: AdamW on the trainable parameters, lr=2e-3, one pass over the 32 examples "
+               "in a shuffled order, batches of 4 (8 steps). Generate only after training.",
+               "r=8, lora_alpha=16, lora_dropout=0.05, target_modules=['q_proj','k_proj','v_proj','o_proj'], "
+               "task_type='CAUSAL_LM'; loop: loss = peft_model(**collate(batch)).loss; loss.backward(); "
+               "optimizer.step(); optimizer.zero_grad()"]),
+    notebook=NOTEBOOK,
+)
