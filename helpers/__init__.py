@@ -2,12 +2,17 @@
 
 * ``helpers.models``      - where the course models live, ``resolve_model``
 * ``helpers.provision``   - ``prepare``: builds the course models offline (``make setup``)
-* ``helpers.device``      - ``best_device()``, ``best_dtype()``
+* ``helpers.device``      - ``best_device()``, ``best_dtype()``, ``synchronize()``, the pretend small GPU
+* ``helpers.speed``       - ``decode_speed()``: prefill and decode speed against the roofline
+* ``helpers.memory``      - ``load_memory()`` in a fresh process, ``release_memory()``
+* ``helpers.quantization`` - lesson 06's measuring tools for bitsandbytes models
 * ``helpers.diagnostics`` - ``environment_report()``, ``describe(model)``
 * ``helpers.errors``      - ``explain(exc)`` / ``explained()``: the cause and the fix of an error
 * ``helpers.playground``  - the generation widget of lesson 02 (its logic is plain functions)
-* ``helpers.finetune``    - lesson 06's tiny dataset: ``load_pairs``, ``encode``, ``collate``
-* ``helpers.checking``    - the ``q1.check() / hint() / solution()`` machinery
+* ``helpers.finetune``    - lesson 06's tiny dataset and training loop
+* ``helpers.checking``    - the ``q1.check() / hint() / solution()`` machinery and its outcomes
+* ``helpers.markers``     - the ``# BEGIN SOLUTION qN`` markers
+* ``helpers.checks``      - one module per lesson's questions, ``common`` the shared toolbox
 * ``helpers.exercises``   - build exercise notebooks from solutions, reset a copy
 
 The instructor's grader is the package ``grading`` next to this one (``python -m helpers grade``).
