@@ -173,9 +173,12 @@ def _playground(page):
     box.scroll_into_view_if_needed()
     box.fill("Name three colors.")
     page.locator(".widget-toggle-button", has_text="greedy").first.click()
-    page.locator("button.jupyter-button", has_text="Generate").first.click()
     out = page.locator("textarea[placeholder='the generated text streams in here']").first
-    page.wait_for_function("el => el.value.trim().length > 0", arg=out.element_handle(), timeout=120_000)
+    before = out.input_value()  # the lesson already ran the playground once from code
+    page.locator("button.jupyter-button", has_text="Generate").first.click()
+    # a click first empties the box, then streams into it: wait for new text, not the old one
+    page.wait_for_function("([el, before]) => el.value.trim().length > 0 && el.value !== before",
+                           arg=[out.element_handle(), before], timeout=120_000)
     _shot(page, "02_playground")
     return out.input_value()
 
