@@ -74,20 +74,23 @@ def is_repacked(model) -> bool:
 
 @contextlib.contextmanager
 def generic_4bit_path(model):
-    """Inside ``with``, the ``Linear4bit`` layers run in training mode: bnb's generic dequantize-then-matmul path.
+    """Inside ``with``, generate through bnb's generic (dequantize-then-matmul) 4-bit path.
 
-    Use it to generate with a 4-bit model on an avx512_bf16 CPU without triggering the repack.
-    Every module's train/eval flag is restored afterwards.
+    The model is in eval mode (no dropout) except its ``Linear4bit`` layers, which stay in
+    training mode: on an avx512_bf16 CPU that keeps bnb 0.50 from repacking their weights for
+    its fused inference kernel, which has no backward pass (lesson 06b). Every module's
+    train/eval flag is restored afterwards, so the model is left exactly as it was.
     """
-    layers = [m for m in model.modules() if isinstance(m, _linear4bit())]
-    flags = [m.training for m in layers]
-    for m in layers:
-        m.train()
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    for m, _ in flags:
+        if isinstance(m, _linear4bit()):
+            m.train()
     try:
         yield model
     finally:
-        for m, flag in zip(layers, flags):
-            m.train(flag)
+        for m, flag in flags:
+            m.training = flag
 
 
 def timed(fn, device="cpu"):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import numbers
 
 import torch
 
 from ..checking import Question, as_dtype, expect, numbered
-from .common import is_model, reference_model, reference_tokenizer
+from ..finetune import ask
+from ..quantization import generic_4bit_path
+from .common import as_number, is_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "06_qlora_loading.ipynb"
 QUESTION = "What is the capital of Zanthoria?"  # the made-up fact in helpers/data/lesson06_facts.jsonl
@@ -71,13 +71,7 @@ def _check_q1(bnb_config):
 # --------------------------------------------------------------------------- q2
 
 def _check_q2(footprint_ratio):
-    expect(not isinstance(footprint_ratio, (str, bool)) and footprint_ratio is not None,
-           "`footprint_ratio` should be a number: the 4-bit footprint divided by the float32 footprint")
-    if isinstance(footprint_ratio, torch.Tensor):
-        expect(footprint_ratio.numel() == 1, "`footprint_ratio` should be one number, not a tensor of several")
-        footprint_ratio = footprint_ratio.item()
-    expect(isinstance(footprint_ratio, numbers.Real), "`footprint_ratio` should be a number (a float)")
-    r = float(footprint_ratio)
+    r = as_number(footprint_ratio, "footprint_ratio")
     ref = reference_footprints()
     want = ref["4bit"] / ref["fp32"]
     fp32_kept = (ref["4bit"] + 2 * ref["kept_params"]) / ref["fp32"]  # kept parts in float32 instead of bf16
@@ -122,35 +116,14 @@ def _check_q3(lora_targets):
 
 # --------------------------------------------------------------------------- q4
 
-@contextlib.contextmanager
-def _generic_4bit_path(model):
-    """Keep Linear4bit layers in training mode while we generate.
-
-    On CPUs with avx512_bf16, bitsandbytes 0.50 repacks a 4-bit weight for its fused inference kernel the
-    first time it runs in eval mode, and that kernel has no backward pass. Checking must not change the
-    learner's model, so we generate through the generic path and restore every flag afterwards.
-    """
-    import bitsandbytes as bnb
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    for m, _ in flags:
-        if isinstance(m, bnb.nn.Linear4bit):
-            m.train()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
-
-
 def greedy_answer(model, question: str = QUESTION, max_new_tokens: int = 12) -> str:
-    """The model's greedy answer to one chat question, without side effects on the model."""
-    tok = reference_tokenizer()
-    enc = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                  return_tensors="pt").to(model.device)
-    with _generic_4bit_path(model), torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    """The model's greedy answer to one chat question, without side effects on the model.
+
+    Generated through the generic 4-bit path, so checking never repacks (and so never breaks the
+    training of) a learner's 4-bit model; every train/eval flag is restored.
+    """
+    with generic_4bit_path(model):
+        return ask(model, reference_tokenizer(), question, max_new_tokens)
 
 
 def _check_q4(peft_model):
