@@ -4,6 +4,7 @@ The notebooks call ``from_pretrained``, ``BitsAndBytesConfig`` and peft themselv
 these functions only measure. Read any of them with ``quant_state_bytes??``.
 
 * ``quant_state_bytes(model)``        - the scales bnb keeps next to the packed weights
+* ``state_bytes(weight)``             - the same for one 4-bit weight (the roofline of helpers.speed uses it)
 * ``quantized_weights(model)``        - how many weights sit in 4-bit layers (logical count)
 * ``bits_per_quantized_weight(model)``- measured bits per 4-bit weight, scales included
 * ``is_repacked(model)``              - did bnb repack the 4-bit weights for its fused CPU kernel?
@@ -31,19 +32,29 @@ def _linear4bit():
     return bnb.nn.Linear4bit
 
 
+def state_bytes(weight) -> int:
+    """Bytes of one 4-bit weight's quantization state: per-block scales (absmax), the code table,
+    and with double quantization the scales' own scales, code table and offset. 0 for other weights."""
+    qs = getattr(weight, "quant_state", None)
+    if qs is None:
+        return 0
+    tensors = [qs.absmax, qs.code]
+    if getattr(qs, "nested", False):
+        tensors += [qs.state2.absmax, qs.state2.code, qs.offset]
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
 def quant_state_bytes(model) -> int:
     """Bytes of the quantization state (per-block scales, code tables) of every 4-bit and 8-bit layer.
 
     ``model.get_memory_footprint()`` counts parameters and buffers only; these tensors are
     neither (they hang off each weight's ``quant_state``), so add them for the real size.
-    Only tensors count: the few bytes of JSON that ``save_pretrained`` adds per layer do not.
     """
     import bitsandbytes as bnb
     total = 0
     for module in model.modules():
         if isinstance(module, bnb.nn.Linear4bit):
-            state = module.weight.quant_state.as_dict()
-            total += sum(t.numel() * t.element_size() for t in state.values() if isinstance(t, torch.Tensor))
+            total += state_bytes(module.weight)
         elif isinstance(module, bnb.nn.Linear8bitLt):
             scb = module.weight.SCB if module.weight.SCB is not None else module.state.SCB  # one scale per row
             total += scb.numel() * scb.element_size()

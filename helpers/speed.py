@@ -24,19 +24,9 @@ from dataclasses import dataclass
 import torch
 
 from .device import synchronize as _sync
+from .quantization import state_bytes
 
 PROMPT = "Explain in two sentences what a language model does."
-
-
-def _quant_state_bytes(weight) -> int:
-    """Bytes of a bitsandbytes 4-bit weight's quantization state (absmax, code, nested state)."""
-    qs = getattr(weight, "quant_state", None)
-    if qs is None:
-        return 0
-    tensors = [qs.absmax, qs.code]
-    if getattr(qs, "nested", False):
-        tensors += [qs.state2.absmax, qs.state2.code, qs.offset]
-    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 
 def bytes_per_token(model) -> int:
@@ -57,7 +47,7 @@ def bytes_per_token(model) -> int:
         if all(isinstance(m, torch.nn.Embedding) for m in modules):
             total += param.shape[-1] * param.element_size()
         else:
-            total += param.numel() * param.element_size() + _quant_state_bytes(param)
+            total += param.numel() * param.element_size() + state_bytes(param)
     return total
 
 
