@@ -4,7 +4,9 @@ The environment is set here, at import, so that transformers (imported later)
 and every notebook kernel (a child process) see it:
 
 * HF_HUB_OFFLINE=1 - never wait on the Hub (set later, a lookup retries ~48 s);
-* HF_HUB_DISABLE_PROGRESS_BARS=1 - no "Loading weights" bars in compared outputs.
+* HF_HUB_DISABLE_PROGRESS_BARS=1 - no "Loading weights" bars in compared outputs;
+* COURSE_PROGRESS_FILE="" - the ``qN.check()`` calls of the tests record no progress
+  (helpers/progress.py) in the tester's home.
 
 COURSE_BREAK_REFERENCES=1 makes every check's reference model and tokenizer raise
 (tests/test_check_tests_notice_a_broken_check.py runs the lesson check tests that way:
@@ -16,6 +18,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["COURSE_PROGRESS_FILE"] = ""
 
 import pytest  # noqa: E402
 

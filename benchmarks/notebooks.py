@@ -12,7 +12,8 @@ import psutil
 
 from .common import MIB, ROOT, log, md_table
 
-KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+              "COURSE_PROGRESS_FILE": ""}  # an author's runs are not learner progress
 
 
 class PeakRSS(threading.Thread):

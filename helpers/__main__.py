@@ -6,6 +6,7 @@
   exercises build [--check]        write exercises/ from solutions/
   exercises reset NN [--to PATH]   a fresh copy of an exercise for a learner
   grade PATH ... [--timeout S] [--jobs N] [--report FILE.json|FILE.csv]
+  progress PATH ... [--csv FILE]   learners x questions table of recorded checks
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--report", help="write the report to FILE.json or FILE.csv")
     g.add_argument("--max-output", type=float, default=1.0, help="MB of output kept per notebook")
 
+    p = sub.add_parser("progress", help="summarize the checks learners ran (folders of homes)")
+    p.add_argument("paths", nargs="+", help="a folder of learners' homes, a home, or a progress file")
+    p.add_argument("--csv", help="also write the rows to FILE.csv")
+
     args = parser.parse_args(argv)
 
     from .models import CourseSetupError
@@ -65,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "grade":
             import grading
             return grading.main(args)
+        elif args.command == "progress":
+            from .progress import main as progress_main
+            return progress_main(args)
     except CourseSetupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

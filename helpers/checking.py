@@ -186,7 +186,10 @@ class Question:
     def check(self) -> None:
         """Check your answer (the variables named in the question) and show the result."""
         namespace = sys._getframe(1).f_globals  # the notebook's variables
-        _show(self.evaluate(namespace))
+        result = self.evaluate(namespace)
+        from .progress import record
+        record(self.notebook, self.name, result.status)  # for the instructor's progress view
+        _show(result)
 
     def hint(self, n: int = 1) -> None:
         """Show hint number ``n`` (1 = gentlest)."""
