@@ -27,7 +27,7 @@ help:
 	@echo "make test   - set up, then run the whole test suite"
 	@echo "make test-quick - the authors' loop: unit and check tests, exercises in sync (no notebooks)"
 	@echo "make setup  - create .venv, install the pins, prepare the course models"
-	@echo "make browser - install Debian's chromium for the browser test (root only)"
+	@echo "make browser - install Debian's chromium and bubblewrap for the browser and sandbox tests (root only)"
 	@echo "make bench  - benchmark notebooks, loading and decoding (writes BENCHMARK.md)"
 	@echo "make execute NB=\"notebooks/03_dtypes.ipynb ...\" - run notebooks and store their outputs (authors)"
 
@@ -50,13 +50,15 @@ lab: setup
 		--ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-# The browser test needs Debian's chromium (Playwright drives it; no browser download).
+# Debian packages some tests need: chromium for the browser test (Playwright drives it; no browser
+# download), bubblewrap for the grader's --sandbox. Without root, the tests that need them are skipped.
 browser:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: present"; \
+	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium"; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	if [ -z "$$missing" ]; then echo "chromium, bubblewrap: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "chromium: installing Debian's package (once)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "chromium: not installed (needs root and apt-get): the browser test will be skipped"; fi
+		echo "installing Debian's$$missing (once)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "not installed (needs root and apt-get):$$missing; the tests that need them will be skipped"; fi
 
 test: setup browser
 	$(PY) -m helpers exercises build --check
