@@ -23,8 +23,11 @@ grader's report show):
 Results render coloured in Jupyter and as plain text elsewhere.
 
 ``q1.check()`` finds the notebook's variables in the globals of the code that
-called it (the notebook's namespace). The grader calls ``evaluate(namespace)``
-directly, with a freshly imported copy of these modules.
+called it (the notebook's namespace), saves them as plain data
+(:meth:`Question.extract`, :mod:`helpers.answers`) and checks that data
+(:meth:`Question.verify`). Checks never see the learner's live objects: the
+grader runs ``extract`` in the learner's kernel and ``verify`` in a separate,
+clean process (:mod:`grading`).
 """
 
 from __future__ import annotations
@@ -138,7 +141,8 @@ class Question:
 
     * ``title`` - a short description;
     * ``answers`` - the variable names the learner defines;
-    * ``checker`` - a function taking those variables as keyword arguments; it
+    * ``checker`` - a function taking those variables, as :mod:`helpers.answers`
+      loads them (models as ``ModelFacts``, tensors as tensors...), as keyword arguments; it
       returns normally when the answer is right and raises :class:`Incorrect`
       (via :func:`expect`) when it is not;
     * ``hints`` - staged hints, shown by ``hint()``, ``hint(2)``, ...;
@@ -156,25 +160,36 @@ class Question:
     def __repr__(self) -> str:
         return f"<{self.name}: {self.title}; define {', '.join(self.answers)}, then {self.name}.check()>"
 
-    def evaluate(self, namespace: dict) -> Result:
-        """Check the answer found in ``namespace``; never raises.
+    def extract(self, namespace: dict, folder) -> None:
+        """Save this question's answers from ``namespace`` as plain data in ``folder`` (:mod:`helpers.answers`).
+
+        The only step that touches the learner's objects; the grader runs it in the learner's kernel.
+        """
+        from .answers import save
+        save(self.name, {var: namespace.get(var, ____) for var in self.answers}, folder)
+
+    def verify(self, folder) -> Result:
+        """Check the answers saved in ``folder`` by :meth:`extract`; never raises.
 
         A check rejects an answer only by raising :class:`Incorrect`; any other
         exception is reported as ``check_failed``, never as ``incorrect``, so that
         a broken check cannot pass for a rejected answer. Checks therefore test
         the *kind* of each answer first (with :func:`expect`) before using it.
         """
+        from .answers import PLACEHOLDER, AnswerError, load
+
         if self.requires == "cuda" and not torch.cuda.is_available():
             return Result(self.name, SKIPPED, "this question needs a CUDA GPU and none is available "
                                               "here; nothing to check on this machine")
-        values = {}
-        for var in self.answers:
-            value = namespace.get(var, ____)
-            if is_placeholder(value):
-                return Result(self.name, NOT_ATTEMPTED, f"define `{var}` (replace ____ with your answer)")
-            values[var] = value
         try:
-            self.checker(**values)
+            values = load(self.name, folder)
+        except AnswerError as e:
+            return Result(self.name, ERROR, f"the answer could not be read: {e}")
+        for var in self.answers:
+            if values.get(var, PLACEHOLDER) is PLACEHOLDER:
+                return Result(self.name, NOT_ATTEMPTED, f"define `{var}` (replace ____ with your answer)")
+        try:
+            self.checker(**{var: values[var] for var in self.answers})
         except Incorrect as e:
             return Result(self.name, INCORRECT, str(e))
         except Exception as e:  # the check broke: not a verdict on the answer
@@ -182,6 +197,14 @@ class Question:
                           f"the check itself failed with {type(e).__name__}: {str(e)[:200]}. This says nothing "
                           "about your answer: it is a problem with checking (please tell your instructor).")
         return Result(self.name, CORRECT)
+
+    def evaluate(self, namespace: dict) -> Result:
+        """:meth:`extract` then :meth:`verify`, through a temporary folder: what ``check()`` shows."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="course-answer-") as folder:
+            self.extract(namespace, folder)
+            return self.verify(folder)
 
     def check(self) -> None:
         """Check your answer (the variables named in the question) and show the result."""

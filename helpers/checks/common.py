@@ -19,6 +19,7 @@ import numbers
 
 import torch
 
+from ..answers import ModelFacts
 from ..checking import Incorrect, expect
 
 
@@ -53,9 +54,8 @@ def as_id_rows(value) -> list[list[int]]:
 
 
 def is_model(value) -> bool:
-    """True for a transformers model (``PreTrainedModel``)."""
-    from transformers import PreTrainedModel
-    return isinstance(value, PreTrainedModel)
+    """True for an answer that was a transformers model (saved as :class:`helpers.answers.ModelFacts`)."""
+    return isinstance(value, ModelFacts)
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,15 +71,23 @@ def expect_course_model(value, name: str, weights: bool = True) -> None:
     """Reject ``value`` unless it is the course model (same architecture and size).
 
     ``weights=True`` also rejects a model whose parameters are on the meta device (built under
-    ``init_empty_weights()``); pass False for a model that offloads part of itself on purpose.
+    ``init_empty_weights()``) or whose weights are not the checkpoint's (random ones from
+    ``from_config``: the first rows of its input embedding are compared); pass False for a model
+    that offloads part of itself on purpose.
     """
     expect(is_model(value), f"`{name}` should be a model returned by AutoModelForCausalLM.from_pretrained(...)")
     ref = reference_model()
-    expect(value.config.model_type == ref.config.model_type and value.num_parameters() == ref.num_parameters(),
+    expect(value.model_type == ref.config.model_type and value.num_parameters == ref.num_parameters(),
            f"`{name}` is not the course model: load the folder in `MODEL`")
-    expect(not weights or not any(p.is_meta for p in value.parameters()),
+    expect(not weights or not value.on_meta,
            f"`{name}` has no weights (it is on the meta device): load it with from_pretrained, outside "
            "init_empty_weights()")
+    if weights:
+        got = value.embedding_rows
+        want = ref.get_input_embeddings().weight[: len(got) if got is not None else 0]
+        expect(got is not None and got.shape == want.shape and torch.allclose(got, want, atol=1e-2, rtol=1e-2),
+               f"`{name}` has the course model's shape but not its trained weights: load the checkpoint "
+               "with from_pretrained (from_config builds random weights)")
 
 
 def as_number(value, name: str) -> float:

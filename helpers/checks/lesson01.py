@@ -6,6 +6,7 @@ import numbers
 
 import torch
 
+from ..answers import ClassRef
 from ..checking import Question, expect, numbered
 from ..device import best_device
 from .common import as_id_rows, expect_course_model, reference_greedy, reference_model, reference_tokenizer
@@ -17,7 +18,7 @@ NEW_TOKENS = 12
 
 def _check_q1(model_bf16):
     expect_course_model(model_bf16, "model_bf16")
-    dtypes = {p.dtype for p in model_bf16.parameters() if p.is_floating_point()}
+    dtypes = set(model_bf16.dtypes)
     expect(dtypes == {torch.bfloat16},
            f"its weights are {sorted(map(str, dtypes))}, not bfloat16: pass `dtype=` to from_pretrained")
     expect(model_bf16.device.type == best_device(),
@@ -34,14 +35,17 @@ def _check_q2(dispatched_class, tiny_model_type):
     expect(tiny_model_type == config.model_type,
            "`tiny_model_type` is not the `model_type` field of the tiny model's config.json")
     expected = AutoModelForCausalLM._model_mapping[type(config)]
-    name = dispatched_class if isinstance(dispatched_class, str) else getattr(dispatched_class, "__name__", None)
+    expect(isinstance(dispatched_class, (str, ClassRef)),
+           "`dispatched_class` should be a class (what type(model) returns) or its name")
+    name = dispatched_class if isinstance(dispatched_class, str) else dispatched_class.name
     expect(name != "AutoModelForCausalLM",
            "AutoModelForCausalLM is the factory; which concrete class did it return? (type(model))")
     expect(name == expected.__name__,
            f"{name} is not the class AutoModelForCausalLM builds for the tiny model "
            "(a class without the LM head cannot generate)")
-    if not isinstance(dispatched_class, str):
-        expect(dispatched_class is expected, "that class has the right name but comes from elsewhere")
+    if isinstance(dispatched_class, ClassRef):
+        expect(dispatched_class.qualname == f"{expected.__module__}.{expected.__qualname__}",
+               "that class has the right name but comes from elsewhere")
 
 
 def _check_q3(n_params):

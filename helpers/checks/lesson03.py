@@ -16,10 +16,6 @@ DIFF_REL_TOL = 0.05    # q2: relative tolerance on the max logit difference (rou
 BYTES_TOL = 0.01       # q4: absolute tolerance on bytes per parameter
 
 
-def _weight_dtypes(model) -> set:
-    return {p.dtype for p in model.parameters() if p.is_floating_point()}
-
-
 @functools.lru_cache(maxsize=None)
 def _load_stats(dtype_name: str) -> dict:
     """Footprint and logit differences vs float32 of the course model loaded in ``dtype_name``.
@@ -52,11 +48,11 @@ def _close(value: float, want: float, rel: float = 0.0, abs_: float = 0.0) -> bo
 
 def _check_q1(bf16_model, bf16_memory_ratio):
     expect_course_model(bf16_model, "bf16_model")
-    dtypes = _weight_dtypes(bf16_model)
+    dtypes = set(bf16_model.dtypes)
     expect(dtypes == {torch.bfloat16},
            f"`bf16_model` has weights in {sorted(map(str, dtypes))}, not bfloat16: pass `dtype=` to from_pretrained")
     ratio = as_number(bf16_memory_ratio, "bf16_memory_ratio")
-    want = bf16_model.get_memory_footprint() / reference_model().get_memory_footprint()
+    want = bf16_model.memory_footprint / reference_model().get_memory_footprint()
     expect(not _close(ratio, 1 / want, rel=0.01),
            "the ratio is upside down: divide the bf16 footprint by the float32 footprint")
     expect(_close(ratio, want, abs_=RATIO_TOL),
@@ -108,7 +104,7 @@ def _check_q4(fp16_bytes_per_param):
 
 def _check_q5(eager_model):
     expect_course_model(eager_model, "eager_model")
-    impl = getattr(eager_model.config, "_attn_implementation", None)
+    impl = eager_model.attn_implementation
     expect(impl == "eager",
            f"`eager_model` uses the {impl!r} attention implementation: pass attn_implementation= to "
            "from_pretrained")

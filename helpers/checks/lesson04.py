@@ -143,14 +143,14 @@ def _check_q1(squeezed_device, layer20_planned, layer20_weight_device):
 
 def _check_q2(disk_model, disk_ids):
     expect_course_model(disk_model, "disk_model", weights=False)  # offloaded layers are on the meta device
-    device_map = getattr(disk_model, "hf_device_map", None)
+    device_map = disk_model.hf_device_map
     expect(isinstance(device_map, dict),
            "`disk_model` has no hf_device_map, so nothing was split or offloaded: pass a device_map dict "
            "that names 'disk' for the last layers")
-    n_layers = disk_model.config.num_hidden_layers
+    n_layers = disk_model.config["num_hidden_layers"]
     first_disk = n_layers - DISK_LAST
     wrong_disk, not_disk, not_cpu = set(), set(), set()
-    for name, _ in disk_model.named_parameters():
+    for name in disk_model.parameter_names:
         device = _device_of(name, device_map)
         parts = name.split(".")
         layer = int(parts[2]) if name.startswith("model.layers.") else None

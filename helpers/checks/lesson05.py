@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import torch
 
+from ..answers import ClassRef, ExceptionRef
 from ..checking import Question, expect, numbered
 from ..device import SMALL_GPU_MIB
 from .common import expect_course_model, reference_model, reference_tokenizer
@@ -23,22 +24,12 @@ NEW_TOKENS = 4
 
 # --------------------------------------------------------------------------- helpers
 
-def _check_course_weights(model, name):
-    expect_course_model(model, name)
-    got, want = model.get_input_embeddings().weight, reference_model().get_input_embeddings().weight
-    rows = slice(0, 512)  # enough rows to tell trained weights from random ones, without copying 113 MB
-    expect(got.shape == want.shape
-           and torch.allclose(got[rows].detach().float().cpu(), want[rows], atol=1e-2, rtol=1e-2),
-           f"`{name}` has the course model's shape but not its trained weights: load the checkpoint "
-           "with from_pretrained (from_config builds random weights)")
-
-
 def _type_name(value) -> str | None:
-    """A class, its name ('OSError', 'builtins.OSError') or an exception instance -> the class name."""
-    if isinstance(value, type) and issubclass(value, BaseException):
-        return value.__name__
-    if isinstance(value, BaseException):
-        return type(value).__name__
+    """An exception class, its name ('OSError', 'builtins.OSError') or an exception instance -> the class name."""
+    if isinstance(value, ClassRef) and value.is_subclass_of("builtins.BaseException"):
+        return value.name.rsplit(".", 1)[-1]
+    if isinstance(value, ExceptionRef):
+        return value.type.name.rsplit(".", 1)[-1]
     if isinstance(value, str) and value.strip():
         return value.strip().rsplit(".", 1)[-1]
     return None
@@ -69,10 +60,10 @@ def _reference_errors() -> dict[str, str]:
 # --------------------------------------------------------------------------- checks
 
 def _check_q1(fixed_model):
-    _check_course_weights(fixed_model, "fixed_model")
-    expect(not getattr(fixed_model, "is_quantized", False),
+    expect_course_model(fixed_model, "fixed_model")
+    expect(not fixed_model.is_quantized,
            "that is a quantized (4-bit/8-bit) model; the snippet asks for plain bfloat16 weights")
-    dtypes = {p.dtype for p in fixed_model.parameters() if p.is_floating_point()}
+    dtypes = set(fixed_model.dtypes)
     expect(dtypes == {torch.bfloat16},
            f"its weights are {sorted(map(str, dtypes))}: the snippet asks for bfloat16. dtype strings "
            "must be torch's own names (or pass the torch dtype object)")
@@ -124,15 +115,15 @@ def _check_q3(batch_tokenizer):
 
 
 def _check_q4(model_fit):
-    _check_course_weights(model_fit, "model_fit")
-    need = model_fit.get_memory_footprint()
+    expect_course_model(model_fit, "model_fit")
+    need = model_fit.memory_footprint
     expect(need <= SMALL_GPU_MIB * 2**20,
            f"`model_fit` needs {need / 2**20:.1f} MiB and does not fit the {SMALL_GPU_MIB} MiB GPU: "
            "put_on_small_gpu(model_fit) raises; take the next rung of the ladder")
-    expect(not getattr(model_fit, "is_quantized", False),
+    expect(not model_fit.is_quantized,
            "it fits, but you skipped a rung: 4-bit changes the weights, and the cheaper first rung "
            "(a smaller dtype) already fits")
-    dtypes = {p.dtype for p in model_fit.parameters() if p.is_floating_point()}
+    dtypes = set(model_fit.dtypes)
     expect(dtypes <= {torch.bfloat16, torch.float16},
            f"its weights are {sorted(map(str, dtypes))}: the first rung is a 16-bit dtype")
 

@@ -6,6 +6,7 @@ import functools
 
 import torch
 
+from ..answers import AdapterFacts, ConfigRef
 from ..checking import Question, as_dtype, expect, numbered
 from ..finetune import ask
 from ..quantization import generic_4bit_path
@@ -50,19 +51,21 @@ def reference_lora_targets() -> set[str]:
 # --------------------------------------------------------------------------- q1
 
 def _check_q1(bnb_config):
-    from transformers import BitsAndBytesConfig
     expect(not isinstance(bnb_config, dict),
            "`bnb_config` is a dict: build a BitsAndBytesConfig(...) object (from_pretrained takes it as "
            "quantization_config=)")
-    expect(isinstance(bnb_config, BitsAndBytesConfig), "`bnb_config` should be a transformers BitsAndBytesConfig")
-    expect(not bnb_config.load_in_8bit, "that config loads in 8 bits; QLoRA loads the base model in 4 bits")
-    expect(bnb_config.load_in_4bit, "the config does not load in 4 bits: set load_in_4bit=True")
-    expect(bnb_config.bnb_4bit_quant_type == "nf4",
-           f"the 4-bit type is {bnb_config.bnb_4bit_quant_type!r}: the question asks for NormalFloat-4 "
+    expect(isinstance(bnb_config, ConfigRef)
+           and bnb_config.type.is_subclass_of("transformers.utils.quantization_config.BitsAndBytesConfig"),
+           "`bnb_config` should be a transformers BitsAndBytesConfig")
+    config = bnb_config.values
+    expect(not config.get("load_in_8bit"), "that config loads in 8 bits; QLoRA loads the base model in 4 bits")
+    expect(config.get("load_in_4bit") is True, "the config does not load in 4 bits: set load_in_4bit=True")
+    expect(config.get("bnb_4bit_quant_type") == "nf4",
+           f"the 4-bit type is {config.get('bnb_4bit_quant_type')!r}: the question asks for NormalFloat-4 "
            "(the default type is not it)")
-    expect(bnb_config.bnb_4bit_use_double_quant is True,
+    expect(config.get("bnb_4bit_use_double_quant") is True,
            "double quantization is off: set the option that also quantizes the per-block scales")
-    dtype = as_dtype(bnb_config.bnb_4bit_compute_dtype)
+    dtype = as_dtype(config.get("bnb_4bit_compute_dtype"))
     expect(dtype == torch.bfloat16,
            f"the compute dtype is {dtype}, not bfloat16: set bnb_4bit_compute_dtype "
            "(torch.bfloat16 or the string 'bfloat16')")
@@ -126,21 +129,42 @@ def greedy_answer(model, question: str = QUESTION, max_new_tokens: int = 12) -> 
         return ask(model, reference_tokenizer(), question, max_new_tokens)
 
 
-def _check_q4(peft_model):
-    import bitsandbytes as bnb
-    from peft import PeftModel
+def _bnb_config(saved: dict):
+    """A BitsAndBytesConfig from the 4-bit options of a saved ``quantization_config`` (nothing else is read)."""
+    from transformers import BitsAndBytesConfig
 
-    expect(isinstance(peft_model, PeftModel),
+    dtype = as_dtype(saved.get("bnb_4bit_compute_dtype")) or torch.float32
+    expect(saved.get("bnb_4bit_quant_type") in ("nf4", "fp4"), "the base model's 4-bit type is not nf4 or fp4")
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=saved["bnb_4bit_quant_type"],
+                              bnb_4bit_use_double_quant=bool(saved.get("bnb_4bit_use_double_quant")),
+                              bnb_4bit_compute_dtype=dtype)
+
+
+def adapter_answer(adapter: AdapterFacts, question: str = QUESTION) -> str:
+    """Load the course model in 4 bits as the learner's base was, put the saved adapter on it, ask ``question``."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from ..models import resolve_model
+    kept = torch.float32 if torch.float32 in adapter.base.dtypes else torch.bfloat16
+    base = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=kept,
+                                                quantization_config=_bnb_config(adapter.base.quantization_config))
+    model = PeftModel.from_pretrained(base, str(adapter.folder))
+    return greedy_answer(model, question)
+
+
+def _check_q4(peft_model):
+    expect(isinstance(peft_model, AdapterFacts),
            "`peft_model` should be the PeftModel you trained (get_peft_model(...) or PeftModel.from_pretrained)")
-    base = peft_model.get_base_model()
-    expect(is_model(base) and base.config.model_type == reference_model().config.model_type
-           and base.config.vocab_size == reference_model().config.vocab_size,
+    base, ref = peft_model.base, reference_model()
+    expect(is_model(base) and base.model_type == ref.config.model_type
+           and base.config.get("vocab_size") == ref.config.vocab_size,
            "the base model is not the course model: load it from `MODEL`")
-    expect(any(isinstance(m, bnb.nn.Linear4bit) for m in base.modules()),
+    expect(base.has_4bit_layers and isinstance(base.quantization_config, dict),
            "the base model is not 4-bit: QLoRA trains on a base loaded with quantization_config=bnb_config")
-    expect(any("lora_A" in name for name, _ in peft_model.named_parameters()),
+    expect(peft_model.lora_parameters > 0,
            "the model has no LoRA weights left (was it merged?): check the PeftModel itself")
-    answer = greedy_answer(peft_model)
+    answer = adapter_answer(peft_model)
     expect(ANSWER in answer,
            "its greedy answer to the question does not name the capital from the training data yet: train "
            "more steps or with a higher learning rate (and on a CPU with avx512_bf16, do not generate with the "
