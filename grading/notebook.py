@@ -1,7 +1,15 @@
-"""Grade one notebook in this process: run its cells in a fresh kernel, then evaluate its questions.
+"""Grade one notebook: ``python -m grading.notebook SPEC_JSON`` prints its report rows as JSON.
 
-``python -m grading.notebook SPEC_JSON`` is the worker :mod:`grading.batch` starts for each
-notebook; it prints the result as JSON.
+The worker :mod:`grading.batch` starts for each notebook. In order:
+
+1. copy the notebook into a new working folder (the submitted file is never opened for writing);
+2. stage 1, :mod:`grading.run`: run its cells in a fresh kernel and save the answers as data,
+   with a private home and Jupyter/IPython folders, no bytecode written, progress recording off,
+   inside :mod:`grading.sandbox` with ``--sandbox``;
+3. kill every process the submission left behind (:mod:`grading.processes`);
+4. stop if the course's code, Python or models changed on disk (:mod:`grading.integrity`);
+5. stage 2, :mod:`grading.verify`: judge the saved answers in a clean process that can import
+   nothing from the working folder.
 """
 
 from __future__ import annotations
@@ -9,115 +17,62 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 
-from nbclient import NotebookClient
-
-from .kernel import GRADING_CODE, lesson_questions
+from .processes import become_subreaper, kill_descendants
 from .report import error_row
 
-
-class CappedClient(NotebookClient):
-    """An nbclient client that keeps at most ``max_output_bytes`` of cell output and drops the rest."""
-
-    def __init__(self, nb, max_output_bytes: int, **kwargs):
-        super().__init__(nb, **kwargs)
-        self.max_output_bytes, self.kept, self.truncated = max_output_bytes, 0, False
-
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-        if self.kept + size > self.max_output_bytes:
-            self.truncated = True
-            return None
-        self.kept += size
-        return super().output(outs, msg, display_id, cell_index)
+TAMPERED = "tampered"  # the event that stops a batch: the course's files changed while a notebook ran
 
 
-@dataclass
-class Run:
-    """What happened when the cells ran: ``events`` to report, where the kernel died, whether it graded."""
-
-    events: list[str] = field(default_factory=list)
-    died_at: int | None = None
-    graded: bool = False
-
-
-def lesson_of(nb, path: Path) -> str | None:
+def lesson_of(nb: dict, path: Path) -> str | None:
     """``lessonNN`` from the notebook metadata, else from a file name ``NN_topic...``."""
-    lesson = nb.metadata.get("course", {}).get("lesson")
-    if lesson:
+    lesson = nb.get("metadata", {}).get("course", {}).get("lesson")
+    if isinstance(lesson, str) and re.fullmatch(r"lesson\d\d", lesson):
         return lesson
     m = re.match(r"(\d\d)_", path.name)
     return f"lesson{m.group(1)}" if m else None
 
 
-def _settle(client) -> None:
-    """After a timeout, let the interrupt land on a throwaway cell, not on the next real one."""
-    from nbformat.v4 import new_code_cell
+def _stage1_env(work: Path) -> dict:
+    """The kernel's environment: the instructor's, with a private home and no shared Jupyter state."""
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PYTHONUSERBASE"):
+        env.pop(name, None)
+    env.update(HOME=str(work), IPYTHONDIR=str(work / ".ipython"), JUPYTER_CONFIG_DIR=str(work / ".jupyter"),
+               JUPYTER_DATA_DIR=str(work / ".local/share/jupyter"), JUPYTER_RUNTIME_DIR=str(work / ".runtime"),
+               PYTHONDONTWRITEBYTECODE="1", COURSE_PROGRESS_FILE="",
+               MPLCONFIGDIR=str(work / ".matplotlib"))
+    from helpers.models import models_dir
+    env.setdefault("COURSE_MODELS_DIR", str(models_dir()))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def _read_events(path: Path) -> list[str]:
+    """The events stage 1 wrote (its own words, so only short strings are kept)."""
     try:
-        client.execute_cell(new_code_cell("import time as _t; _t.sleep(1)"), 0, store_history=False)
-    except Exception:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 100_000:
+            events = json.loads(path.read_text())
+            if isinstance(events, list):
+                return [str(e)[:300] for e in events[:50]]
+    except (OSError, ValueError):
         pass
+    return []
 
 
-def run_and_grade(nb, indices, timeout, max_output_bytes, workdir, lesson, results_path) -> Run:
-    """Run the code cells ``indices`` in a fresh kernel, then the grading cell."""
-    from nbclient.exceptions import DeadKernelError
-    from nbformat.v4 import new_code_cell
-
-    run, errors = Run(), []
-    client = CappedClient(
-        nb, max_output_bytes, timeout=timeout, kernel_name="python3", allow_errors=True,
-        interrupt_on_timeout=True, startup_timeout=120,
-        error_on_timeout={"ename": "Timeout", "evalue": f"cell ran over {timeout:g} s and was interrupted",
-                          "traceback": []},
-        resources={"metadata": {"path": workdir}})
-    # every error reply, a timeout included, comes through this hook
-    client.on_cell_error = lambda cell, cell_index, execute_reply: errors.append(execute_reply["content"])
-    with client.setup_kernel():
-        for i in indices:
-            errors.clear()
-            try:
-                client.execute_cell(nb.cells[i], i)
-            except DeadKernelError:
-                run.events.append(f"the kernel died in cell {i + 1}")
-                run.died_at = i
-                return run
-            for err in list(errors):
-                if err.get("ename") == "Timeout":
-                    run.events.append(f"cell {i + 1} ran over the time limit ({timeout:g} s) and was interrupted")
-                    _settle(client)
-                else:
-                    run.events.append(f"cell {i + 1} raised {err.get('ename')}: {str(err.get('evalue', ''))[:120]}")
-        if client.truncated:
-            run.events.append(f"output over {max_output_bytes / 1e6:g} MB was dropped")
-        grading = new_code_cell(GRADING_CODE.format(path=results_path, lesson=lesson))
-        nb.cells.append(grading)
-        client.timeout = max(timeout, 300)
-        errors.clear()
-        try:
-            client.execute_cell(grading, len(nb.cells) - 1)
-        except DeadKernelError:
-            run.events.append("the kernel died while grading")
-            return run
-        if errors:
-            run.events.append(f"grading failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
-    run.graded = os.path.exists(results_path)
-    return run
-
-
-def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0) -> dict:
+def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0, sandbox: bool = False) -> dict:
     """Grade one notebook in this process. Returns ``{"rows": [...], "events": [...]}``."""
-    import nbformat
+    from .extract import lesson_questions
 
     path, name = Path(path), str(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            nb = nbformat.read(f, as_version=4)
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(nb, dict) and isinstance(nb.get("cells"), list)
     except Exception as e:
         return {"rows": [error_row(name, "*", f"not a readable notebook ({type(e).__name__}: {e})")], "events": []}
     lesson = lesson_of(nb, path)
@@ -128,25 +83,49 @@ def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0)
     if not questions:
         return {"rows": [error_row(name, "*", "cannot tell which lesson this is: keep the file name "
                                               "NN_topic.ipynb or the notebook's course metadata")], "events": []}
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    limit = int(max_output_mb * 1e6)
-    with tempfile.TemporaryDirectory(prefix="grade-") as work:
-        results = os.path.join(work, ".grade-results.json")
-        run = run_and_grade(nb, code, timeout, limit, work, lesson, results)
-        events = run.events
-        if run.died_at is not None:
-            # run the cells before the fatal one again, in a new kernel, then grade
-            with open(path, encoding="utf-8") as f:
-                nb = nbformat.read(f, as_version=4)
-            again = run_and_grade(nb, [i for i in code if i < run.died_at], timeout, limit, work, lesson, results)
-            events += [e for e in again.events if e not in events]
-            events.append(f"graded what ran before cell {run.died_at + 1}; later answers count as not passed")
-            run.graded = again.graded
-        if run.graded:
-            with open(results) as f:
-                rows = [{"notebook": name, **row} for row in json.load(f)]
-        else:
-            rows = [error_row(name, q.name, "; ".join(events) or "grading did not run", q.points) for q in questions]
+    n_cells = sum(c.get("cell_type") == "code" for c in nb["cells"])
+    events: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        work, judge = Path(tmp) / "work", Path(tmp) / "judge"
+        work.mkdir()
+        judge.mkdir()
+        (work / "submission.ipynb").write_bytes(path.read_bytes())
+        answers, events_file = work / ".answers", work / ".events.json"
+        spec = {"notebook": str(work / "submission.ipynb"), "workdir": str(work), "answers": str(answers),
+                "events": str(events_file), "lesson": lesson, "timeout": timeout, "max_output_mb": max_output_mb}
+        argv = [sys.executable, "-m", "grading.run", json.dumps(spec)]
+        if sandbox:
+            from .sandbox import command
+            argv = command(argv, work)
+        started = time.time()
+        overall = timeout * (n_cells + 3) + 120
+        try:
+            stage1 = subprocess.run(argv, env=_stage1_env(work), cwd=work, capture_output=True, text=True,
+                                    timeout=overall)
+            events += _read_events(events_file)
+            if stage1.returncode != 0 and not events:
+                events.append(f"running the notebook failed: {stage1.stderr.strip()[-300:]}")
+        except subprocess.TimeoutExpired:
+            events.append(f"running this notebook took over {overall:g} s and was stopped")
+        left = kill_descendants()
+        if left:
+            events.append(f"{left} process(es) the notebook left running were killed")
+
+        from .integrity import changed_since
+        changed = changed_since(started)
+        if changed:
+            events.append(TAMPERED)
+            msg = ("files the checks load changed while this notebook ran, so it was not graded (and grading "
+                   f"stopped): {', '.join(changed)}. Restore them (reinstall), then grade the rest with --sandbox")
+            return {"rows": [error_row(name, q.name, msg, q.points) for q in questions], "events": events}
+
+        judged = subprocess.run([sys.executable, "-I", "-B", "-m", "grading.verify", lesson, str(answers)],
+                                cwd=judge, capture_output=True, text=True, timeout=max(600, 60 * len(questions)))
+        try:
+            rows = [{"notebook": name, **row} for row in json.loads(judged.stdout.strip().splitlines()[-1])]
+        except (ValueError, IndexError):
+            msg = f"checking the answers failed: {judged.stderr.strip()[-300:]}"
+            rows = [error_row(name, q.name, msg, q.points) for q in questions]
     note = "; ".join(events)
     for row in rows:
         if note and row["status"] != "correct":
@@ -155,7 +134,7 @@ def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0)
 
 
 if __name__ == "__main__":  # the worker started by grading.batch
+    become_subreaper()
     spec = json.loads(sys.argv[1])
-    result = grade_notebook(Path(spec["notebook"]), spec["timeout"], spec["max_output_mb"])
-    with open(spec["out"], "w") as f:
-        json.dump(result, f)
+    result = grade_notebook(Path(spec["notebook"]), spec["timeout"], spec["max_output_mb"], spec.get("sandbox", False))
+    sys.stdout.write("\n" + json.dumps(result))

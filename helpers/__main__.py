@@ -5,7 +5,7 @@
   resolve [NAME]                   print what a model name resolves to
   exercises build [--check]        write exercises/ from solutions/
   exercises reset NN [--to PATH]   a fresh copy of an exercise for a learner
-  grade PATH ... [--timeout S] [--jobs N] [--report FILE.json|FILE.csv]
+  grade PATH ... [--timeout S] [--jobs N] [--report FILE.json|FILE.csv] [--sandbox]
   progress PATH ... [--csv FILE]   learners x questions table of recorded checks
 """
 
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel")
     g.add_argument("--report", help="write the report to FILE.json or FILE.csv")
     g.add_argument("--max-output", type=float, default=1.0, help="MB of output kept per notebook")
+    g.add_argument("--sandbox", action="store_true",
+                   help="run each notebook under bubblewrap: no network, nobody's uid, read-only system, "
+                        "writes only to its own temporary folder (for work you do not trust)")
 
     p = sub.add_parser("progress", help="summarize the checks learners ran (folders of homes)")
     p.add_argument("paths", nargs="+", help="a folder of learners' homes, a home, or a progress file")
