@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup browser lab test test-quick bench execute help
+.PHONY: setup browser lab test test-quick bench execute help hub hub-deps hub-loadtest workshop-tests
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
@@ -30,6 +30,8 @@ help:
 	@echo "make browser - install Debian's chromium and bubblewrap for the browser and sandbox tests (root only)"
 	@echo "make bench  - benchmark notebooks, loading and decoding (writes BENCHMARK.md)"
 	@echo "make execute NB=\"notebooks/03_dtypes.ipynb ...\" - run notebooks and store their outputs (authors)"
+	@echo "make hub    - (root) JupyterHub for a workshop on this machine, on 127.0.0.1:8000 (workshop/README.md)"
+	@echo "make hub-loadtest USERS=4 - (root) N learners run a lesson at once on the hub; memory, time, capacity"
 
 setup: $(VENV)/.installed
 	$(PY) -m helpers prepare
@@ -60,7 +62,7 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "not installed (needs root and apt-get):$$missing; the tests that need them will be skipped"; fi
 
-test: setup browser
+test: setup browser workshop-tests
 	$(PY) -m helpers exercises build --check
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL) --durations=10
 
@@ -73,3 +75,38 @@ execute: setup
 
 bench: setup
 	$(PY) -m benchmarks
+
+# --- Workshops: JupyterHub on this machine (workshop/README.md). Needs root: one unix user per learner.
+# The learners' servers and kernels cannot use .venv when its interpreter is private (pyenv under
+# /root, mode 0700), so the hub gets its own environment, the same pins, from a Python every user
+# can run (Debian's); TLJH does the same with /opt/tljh/user. The course is put on its path (.pth).
+HUB_PYTHON ?= /usr/bin/python3
+HUB_ENV    ?= build/hub-env
+USERS      ?= 4
+HUB_LESSON ?= notebooks/01_loading.ipynb
+
+hub-deps: $(HUB_ENV)/.installed workshop/node_modules/.installed
+
+$(HUB_ENV)/.installed: requirements.txt | $(PY)
+	$(HUB_PYTHON) -m venv --without-pip $(HUB_ENV)
+	$(PY) -m pip --python $(HUB_ENV)/bin/python install --quiet -r requirements.txt
+	$(HUB_ENV)/bin/python -c "import site, sys; open(site.getsitepackages()[0] + '/course.pth', 'w').write(sys.argv[1] + '\n')" $(CURDIR)
+	@touch $@
+
+# configurable-http-proxy, pinned in workshop/package-lock.json, installed locally (never committed)
+workshop/node_modules/.installed: workshop/package.json workshop/package-lock.json
+	npm ci --prefix workshop --no-audit --no-fund --loglevel=error
+	@touch $@
+
+hub: setup hub-deps
+	@[ "$$(id -u)" = 0 ] || { echo "make hub needs root (it creates a unix user per learner)"; exit 1; }
+	$(HUB_ENV)/bin/jupyterhub -f workshop/jupyterhub_config.py
+
+hub-loadtest: setup hub-deps
+	$(HUB_ENV)/bin/python -m workshop.loadtest --users $(USERS) --lesson $(HUB_LESSON)
+
+# What tests/test_workshop.py needs, where the machine allows it (root, npm, a Python all users can
+# run); elsewhere the test is skipped and says why.
+workshop-tests: setup
+	@if [ "$$(id -u)" = 0 ] && command -v npm >/dev/null && [ -x $(HUB_PYTHON) ]; then $(MAKE) --no-print-directory hub-deps; \
+	else echo "workshop hub: not installed (needs root, npm and $(HUB_PYTHON)); its test will be skipped"; fi

@@ -1,0 +1,1 @@
+"""The course on a JupyterHub for workshops: configuration, spawner, client and load test (workshop/README.md)."""
