@@ -57,6 +57,9 @@ def descendants(pid: int | None = None) -> list[int]:
 def kill_descendants(pid: int | None = None, rounds: int = 20) -> int:
     """SIGKILL every descendant of ``pid`` until none is left (a forking process is caught on a later
     round) and reap the zombies; returns how many were killed."""
+    _reap()
+    time.sleep(0.3)  # let processes that are exiting on their own (the sandbox's) finish: they are not counted
+    _reap()
     killed = set()
     for _ in range(rounds):
         pids = descendants(pid)

@@ -60,5 +60,5 @@ def command(argv: list[str], workdir: Path) -> list[str]:
     for device in sorted(glob.glob("/dev/nvidia*")):
         cmd += ["--dev-bind", device, device]
     workdir = str(Path(workdir).resolve())
-    cmd += ["--bind", workdir, workdir, "--chdir", workdir, "--setenv", "HOME", workdir]
+    cmd += ["--bind", workdir, workdir, "--remount-ro", "/", "--chdir", workdir, "--setenv", "HOME", workdir]
     return cmd + ["--", *argv]

@@ -4,14 +4,20 @@ All submissions are graded in one `python -m helpers grade` run (the real comman
 with a short per-cell timeout, two at a time. Two real solution notebooks (lessons 01 and 03)
 are graded end to end and must come out all correct; every other solution notebook runs
 under nbval, whose checked `qN.check()` cells must print "Correct".
+
+The forging attempts (``01_forge_*``, code in tests/forgeries.py) are what a curious learner who
+read the grader would try; each must earn nothing. Editing the course's files stops a batch
+(tests/test_grader_integrity.py); the sandbox is probed from inside (tests/test_grader_sandbox.py).
 """
 
 import csv
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import forgeries
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
@@ -22,6 +28,9 @@ SOLUTION = repo_root() / "solutions" / "01_loading.ipynb"
 SOLUTION_03 = repo_root() / "solutions" / "03_dtypes.ipynb"
 EXERCISE = repo_root() / "exercises" / "01_loading.ipynb"
 TIMEOUT = 45  # seconds per cell (the infinite loop costs this much)
+MARKER = Path(f"/tmp/course-grader-test-leftover-{os.getpid()}")  # written if a leftover process survives
+BLANK = dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted")
+NO_ANSWERS_SAVED = dict.fromkeys(["q1", "q2", "q3", "q4"], "error")
 
 
 def _insert(nb_path, after_text, code):
@@ -72,6 +81,18 @@ SUBMISSIONS = {
     "01_no_check_cells": (lambda: _without(SOLUTION, ".check()"), dict.fromkeys(["q1", "q2", "q3", "q4"], "correct"), None),
     "01_fake_correct": (lambda: _insert(EXERCISE, "q1.check()", "print('q1: Correct')\nprint('q2: Correct')"),
                         dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), None),
+    "01_forge_json_dump": (lambda: _insert(EXERCISE, "q4.check()", forgeries.JSON_DUMP), BLANK, None),
+    "01_forge_shadow_package": (lambda: _insert(EXERCISE, "q4.check()", forgeries.SHADOW_PACKAGE),
+                                NO_ANSWERS_SAVED, "no answer was saved"),
+    "01_forge_input_transformer": (lambda: _insert(EXERCISE, "q4.check()", forgeries.INPUT_TRANSFORMER),
+                                   NO_ANSWERS_SAVED, "no answer was saved"),
+    "01_forge_patched_import": (lambda: _insert(EXERCISE, "q4.check()", forgeries.PATCHED_IMPORT),
+                                NO_ANSWERS_SAVED, "no answer was saved"),
+    "01_forge_planted_answers": (lambda: _insert(EXERCISE, "q1.check()", forgeries.PLANTED_ANSWERS),
+                                 {**BLANK, "q1": "error"}, "not a regular file"),
+    "01_forge_leftover_process": (lambda: _insert(EXERCISE, "q4.check()",
+                                                  forgeries.LEFTOVER_PROCESS.format(marker=str(MARKER))),
+                                  BLANK, "left running were killed"),
 }
 
 
@@ -116,6 +137,19 @@ def test_each_submission_is_reported_truthfully(graded, name):
         assert int(r["points"]) == (int(r["max_points"]) if r["status"] == "correct" else 0)
     if text:
         assert any(text in r["message"] for r in mine.values())
+
+
+@pytest.mark.slow
+def test_no_forgery_earns_anything(graded):
+    _, rows, *_ = graded
+    forged = [r for r in rows if "/01_forge_" in r["notebook"]]
+    assert len(forged) == 4 * sum(name.startswith("01_forge_") for name in SUBMISSIONS)
+    assert all(int(r["points"]) == 0 for r in forged), [r for r in forged if int(r["points"])]
+
+
+@pytest.mark.slow
+def test_nothing_a_submission_started_outlives_its_grading(graded):
+    assert not MARKER.exists(), "a process started by 01_forge_leftover_process survived its grading"
 
 
 @pytest.mark.slow
