@@ -30,7 +30,8 @@ def find_notebooks(paths) -> list[Path]:
 def grade_in_subprocess(path: Path, timeout: float, max_output_mb: float, sandbox: bool = False) -> dict:
     """Grade one notebook in a worker process; the result comes back on the worker's standard output."""
     spec = {"notebook": str(path), "timeout": timeout, "max_output_mb": max_output_mb, "sandbox": sandbox}
-    proc = subprocess.Popen([sys.executable, "-m", "grading.notebook", json.dumps(spec)], stdout=subprocess.PIPE,
+    # -P: the folder the instructor runs this from is not on the worker's import path
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "grading.notebook", json.dumps(spec)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         # the worker enforces the notebook's own time limits; this is the backstop for the worker itself

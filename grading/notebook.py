@@ -93,7 +93,7 @@ def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0,
         answers, events_file = work / ".answers", work / ".events.json"
         spec = {"notebook": str(work / "submission.ipynb"), "workdir": str(work), "answers": str(answers),
                 "events": str(events_file), "lesson": lesson, "timeout": timeout, "max_output_mb": max_output_mb}
-        argv = [sys.executable, "-m", "grading.run", json.dumps(spec)]
+        argv = [sys.executable, "-P", "-m", "grading.run", json.dumps(spec)]  # -P: not the working folder
         if sandbox:
             from .sandbox import command
             argv = command(argv, work)
@@ -119,12 +119,13 @@ def grade_notebook(path: Path, timeout: float = 120, max_output_mb: float = 1.0,
                    f"stopped): {', '.join(changed)}. Restore them (reinstall), then grade the rest with --sandbox")
             return {"rows": [error_row(name, q.name, msg, q.points) for q in questions], "events": events}
 
-        judged = subprocess.run([sys.executable, "-I", "-B", "-m", "grading.verify", lesson, str(answers)],
-                                cwd=judge, capture_output=True, text=True, timeout=max(600, 60 * len(questions)))
         try:
+            judged = subprocess.run([sys.executable, "-I", "-B", "-m", "grading.verify", lesson, str(answers)],
+                                    cwd=judge, capture_output=True, text=True, timeout=max(600, 60 * len(questions)))
             rows = [{"notebook": name, **row} for row in json.loads(judged.stdout.strip().splitlines()[-1])]
-        except (ValueError, IndexError):
-            msg = f"checking the answers failed: {judged.stderr.strip()[-300:]}"
+        except (ValueError, IndexError, subprocess.TimeoutExpired) as e:
+            detail = judged.stderr.strip()[-300:] if not isinstance(e, subprocess.TimeoutExpired) else "it timed out"
+            msg = f"checking the answers failed (a problem with the grader, not the answers): {detail}"
             rows = [error_row(name, q.name, msg, q.points) for q in questions]
     note = "; ".join(events)
     for row in rows:
