@@ -174,7 +174,7 @@ def _key(k):
     return str(k)
 
 
-def _model_data(model, store: _Store, name: str) -> dict:
+def _model_data(model, store: _Store) -> dict:
     params = list(model.named_parameters())
     emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     weight = getattr(emb, "weight", None)
@@ -206,7 +206,7 @@ def _model_data(model, store: _Store, name: str) -> dict:
 
 def _encode(value, store: _Store, depth: int = 0):
     """``value`` as a tree of Python literals (tensors and folders go to ``store``)."""
-    store.items += 1
+    store.items += 1 + (len(value) if isinstance(value, (list, tuple, set, frozenset, dict)) else 0)
     if depth > MAX_DEPTH or store.items > MAX_ITEMS:
         return _opaque(value, "too large or too deeply nested to be an answer")
     if getattr(type(value), "_is_course_placeholder", False) is True:
@@ -250,11 +250,11 @@ def _encode(value, store: _Store, depth: int = 0):
         value.save_pretrained(str(folder))
         lora = sum("lora_A" in n or "lora_B" in n for n, _ in value.named_parameters())
         return {KIND: "adapter", "type": _class_data(type(value)), "folder": folder.name,
-                "base": _model_data(value.get_base_model(), store, "base"), "lora_parameters": lora}
+                "base": _model_data(value.get_base_model(), store), "lora_parameters": lora}
     transformers = sys.modules.get("transformers")
     if transformers is not None:
         if isinstance(value, transformers.PreTrainedModel):
-            return _model_data(value, store, "model")
+            return _model_data(value, store)
         if isinstance(value, transformers.PreTrainedTokenizerBase):
             folder = store.subfolder(f"tokenizer{depth}-{store.items}")
             value.save_pretrained(str(folder))
