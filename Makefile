@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup browser lab test test-quick bench execute help hub hub-deps hub-loadtest workshop-tests
+.PHONY: setup browser lab test test-quick bench execute help hub hub-deps hub-loadtest workshop-prereqs
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
@@ -62,7 +62,7 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "not installed (needs root and apt-get):$$missing; the tests that need them will be skipped"; fi
 
-test: setup browser workshop-tests
+test: setup browser workshop-prereqs
 	$(PY) -m helpers exercises build --check
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL) --durations=10
 
@@ -107,6 +107,6 @@ hub-loadtest: setup hub-deps
 
 # What tests/test_workshop.py needs, where the machine allows it (root, npm, a Python all users can
 # run); elsewhere the test is skipped and says why.
-workshop-tests: setup
+workshop-prereqs: setup
 	@if [ "$$(id -u)" = 0 ] && command -v npm >/dev/null && [ -x $(HUB_PYTHON) ]; then $(MAKE) --no-print-directory hub-deps; \
 	else echo "workshop hub: not installed (needs root, npm and $(HUB_PYTHON)); its test will be skipped"; fi

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_PYTHON = ROOT / "build" / "hub-env" / "bin" / "python"
-LEARNER, NEIGHBOUR = "ada", "bob"
+LEARNER, NEIGHBOUR = f"ada-{os.getpid()}", f"bob-{os.getpid()}"  # runs at the same time do not meet
 MEM_LIMIT = "1536M"
 
 ENVIRONMENT = """
@@ -77,8 +77,6 @@ def hub():
     extra.write_text('c.JupyterHub.template_vars = {"announcement_login": "extra config loaded"}\n')
     hub = Hub(folder, python=HUB_PYTHON, env={"COURSE_HUB_EXTRA_CONFIG": str(extra), "COURSE_HUB_MEM_LIMIT": MEM_LIMIT})
     users = [unix_name(LEARNER), unix_name(NEIGHBOUR)]
-    for user in users:  # left over by an interrupted run: its home was in another temporary folder
-        subprocess.run(["userdel", user], capture_output=True)
     try:
         hub.start()
         hub.neighbour_home = ensure_learner(users[1], hub.homes, ROOT).pw_dir

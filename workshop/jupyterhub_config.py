@@ -47,14 +47,15 @@ def password(name, file, length):
 
 
 def reachable_by_learners(path) -> bool:
-    """Whether a user other than root can get to ``path``: every folder above it searchable by others."""
-    return all(folder.stat().st_mode & 0o001 for folder in Path(os.path.realpath(path)).parents)
+    """Whether a user other than root can get to ``path``: it and every folder above it open to others."""
+    real = Path(os.path.realpath(path))
+    return all(p.stat().st_mode & 0o001 for p in [real, *real.parents])
 
 
 STATE = Path(setting("COURSE_HUB_STATE", COURSE / "build" / "hub"))
 STATE.mkdir(parents=True, exist_ok=True, mode=0o700)
 PORT = int(setting("COURSE_HUB_PORT", 8000))
-BIN = Path(sys.executable).parent  # the course's virtual environment: the hub and the learners use it
+BIN = Path(sys.executable).parent  # the hub's environment (make hub: build/hub-env); learners run in it too
 MODELS = setting("COURSE_MODELS_DIR", str(COURSE / "models"))
 for needed in (sys.executable, sys.base_prefix, COURSE, MODELS):
     if not reachable_by_learners(needed):

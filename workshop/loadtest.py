@@ -202,7 +202,7 @@ def capacity(peaks: list[int], cpu: list[float], hub_pss: int, ram: int, cores: 
 
 def report(rows, sampler, info, args, progress_table, elapsed) -> bool:
     mib = lambda b: f"{b / MIB:.0f}"  # noqa: E731
-    print(f"\nhub load test: {len(rows)} learners ran {args.lesson} at the same time ({elapsed:.0f} s in all)")
+    print(f"\nhub load test: {len(rows)} learner(s) ran {args.lesson} at the same time ({elapsed:.0f} s in all)")
     print(f"machine: {info['cpu']}, {info['cores']} cores ({'with' if info['bf16'] else 'without'} avx512_bf16), "
           f"{info['ram'] / (1 << 30):.1f} GiB RAM; load average before the run {info['load']:.2f}")
     print(f"per learner: {threads_per_learner()} thread(s), memory limit {args.mem_limit} "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import signal
 import subprocess
 from pathlib import Path
 
@@ -131,10 +132,27 @@ class WorkshopSpawner(LocalProcessSpawner):
         return env
 
     async def stop(self, now=False):
+        """Stop the server, then what it left running in its cgroup (kernels that outlive it for a
+        moment, a terminal's jobs: as systemd stops a unit), then remove the cgroup."""
         await super().stop(now=now)
         group = self.cgroup()
-        for folder in (group, group and group.parent):  # removable once empty; else left for next time
+        if not group or not group.exists():
+            return
+        def left():
+            return [int(pid) for pid in (group / "cgroup.procs").read_text().split()]
+
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # each gets up to 5 s
+            for pid in left():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            for _ in range(50):
+                if not left():
+                    break
+                await asyncio.sleep(0.1)
+        for folder in (group, group.parent):  # the parent goes with its last learner
             try:
-                folder and folder.rmdir()
+                folder.rmdir()
             except OSError:
                 pass
