@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup browser lab test test-quick bench execute help hub hub-deps hub-loadtest workshop-prereqs
+.PHONY: setup browser lab test test-quick bench execute help hub hub-deps hub-loadtest hub-root workshop-prereqs
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
@@ -98,12 +98,14 @@ workshop/node_modules/.installed: workshop/package.json workshop/package-lock.js
 	npm ci --prefix workshop --no-audit --no-fund --loglevel=error
 	@touch $@
 
-hub: setup hub-deps
-	@[ "$$(id -u)" = 0 ] || { echo "make hub needs root (it creates a unix user per learner)"; exit 1; }
+hub: hub-root setup hub-deps
 	$(HUB_ENV)/bin/jupyterhub -f workshop/jupyterhub_config.py
 
-hub-loadtest: setup hub-deps
+hub-loadtest: hub-root setup hub-deps
 	$(HUB_ENV)/bin/python -m workshop.loadtest --users $(USERS) --lesson $(HUB_LESSON)
+
+hub-root:
+	@[ "$$(id -u)" = 0 ] || { echo "the workshop hub needs root: it creates a unix user per learner"; exit 1; }
 
 # What tests/test_workshop.py needs, where the machine allows it (root, npm, a Python all users can
 # run); elsewhere the test is skipped and says why.
