@@ -19,8 +19,10 @@ and the culler.
 
 Capacity, the last line (the formula is printed above it):
 
-* per learner ``M`` = the largest peak PSS of one learner. At N learners each carries 1/N of the
-  shared weights, at more learners less, so ``M`` errs on the safe side;
+* per learner ``M`` = the peak of all learners' PSS summed at the same moment, divided by N: what
+  the machine held per learner while all ran the lesson together. (One learner's own peak PSS
+  depends on timing: a learner who alone maps the weights at that moment carries all of them.)
+  At more learners the shared weights are split further, so ``M`` errs on the safe side;
 * memory: ``K_mem = floor((RAM - reserve - hub) / M)``, ``reserve = max(1 GiB, 10 % of RAM)`` for
   the system and the page cache;
 * CPU: ``K_cpu = floor(0.8 x cores x pace / C)``, ``C`` = the largest CPU seconds one learner
@@ -185,15 +187,17 @@ def machine() -> dict:
             "bf16": "avx512_bf16" in lscpu, "enforced": memory_cgroup_root() is not None}
 
 
-def capacity(peaks: list[int], cpu: list[float], hub_pss: int, ram: int, cores: int, pace_min: float) -> tuple[int, int, list[str]]:
+def capacity(together_pss: int, learners: int, cpu: list[float], hub_pss: int, ram: int, cores: int,
+             pace_min: float) -> tuple[int, int, list[str]]:
     """``(K, M in bytes, lines explaining it)`` from the measured peaks (see the module docstring)."""
-    per_learner = max(peaks)
+    per_learner = together_pss // learners
     reserve = max(1 << 30, ram // 10)
     k_mem = max(0, (ram - reserve - hub_pss) // per_learner)
     seconds = max(max(cpu), 0.1)
     k_cpu = math.floor(0.8 * cores * pace_min * 60 / seconds)
     lines = [f"  memory: (RAM {ram / MIB:.0f} - reserve {reserve / MIB:.0f} - hub {hub_pss / MIB:.0f} MiB)"
-             f" / {per_learner / MIB:.0f} MiB per learner (largest peak PSS) = {k_mem}",
+             f" / {per_learner / MIB:.0f} MiB per learner (all learners' peak PSS {together_pss / MIB:.0f} MiB"
+             f" / {learners}) = {k_mem}",
              f"  CPU:    0.8 x {cores} cores x {pace_min:g} min per lesson (assumed pace) / {seconds:.1f} CPU s"
              f" per learner (largest measured) = {k_cpu}",
              f"  the smaller binds: {'memory' if k_mem <= k_cpu else 'CPU'}"]
@@ -232,8 +236,8 @@ def report(rows, sampler, info, args, progress_table, elapsed) -> bool:
     if not ok or not all(peaks):
         print("\nnot every learner finished the lesson without an error: no capacity figure")
         return False
-    k, per_learner, lines = capacity(peaks, [sampler.cpu_of(r["name"]) for r in rows], hub["pss"],
-                                     info["ram"], info["cores"], args.pace)
+    k, per_learner, lines = capacity(together["pss"], len(rows), [sampler.cpu_of(r["name"]) for r in rows],
+                                     hub["pss"], info["ram"], info["cores"], args.pace)
     print("\ncapacity = min(memory, CPU):\n" + "\n".join(lines))
     print(f"capacity: {k} learners on this machine at {Path(args.lesson).stem} ({per_learner / MIB:.0f} MiB per learner)")
     return True
