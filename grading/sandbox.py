@@ -10,7 +10,8 @@ where unprivileged user namespaces are allowed):
 * one writable folder: the submission's working folder (plus a private ``/tmp`` and ``/dev/shm``);
 * a PID namespace: they see no other process, and all of them are killed when the sandbox ends.
 
-GPUs (``/dev/nvidia*``) are passed through when present.
+GPUs (``/dev/nvidia*``) are passed through when present (written for CUDA machines, not yet run on
+one: the sandbox test ran on CPU-only machines).
 """
 
 from __future__ import annotations

@@ -47,6 +47,15 @@ def _without(nb_path, text):
     return nb
 
 
+def _replace_all(nb_path, pairs):
+    nb = nbformat.read(nb_path, as_version=4)
+    for old, new in pairs:
+        assert any(old in c.source for c in nb.cells), old
+        for c in nb.cells:
+            c.source = c.source.replace(old, new)
+    return nb
+
+
 def _replace(nb_path, old, new):
     nb = nbformat.read(nb_path, as_version=4)
     for c in nb.cells:
@@ -59,6 +68,16 @@ SUBMISSIONS = {
     "01_solution": (lambda: nbformat.read(SOLUTION, as_version=4), dict.fromkeys(["q1", "q2", "q3", "q4"], "correct"), None),
     "03_solution": (lambda: nbformat.read(SOLUTION_03, as_version=4),
                     dict.fromkeys(["q1", "q2", "q3", "q4", "q5"], "correct"), None),
+    # right answers written differently: a cast instead of dtype=, a class name, a tensor count, a list of ids
+    "01_written_differently": (lambda: _replace_all(SOLUTION, [
+        ("AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16, device_map=best_device())",
+         "AutoModelForCausalLM.from_pretrained(MODEL).to(torch.bfloat16).to(best_device())"),
+        ("dispatched_class = type(AutoModelForCausalLM.from_pretrained(TINY))",
+         "dispatched_class = type(AutoModelForCausalLM.from_pretrained(TINY)).__name__"),
+        ("n_params = sum(p.numel() for p in model.parameters())",
+         "n_params = torch.tensor(model.num_parameters())"),
+        ("print(tokenizer.decode(greedy_ids[0]))", "greedy_ids = greedy_ids[0].tolist()")]),
+        dict.fromkeys(["q1", "q2", "q3", "q4"], "correct"), None),
     "01_blank": (lambda: nbformat.read(EXERCISE, as_version=4), dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted"), None),
     "01_wrong_q3": (lambda: _replace(SOLUTION, "n_params = sum(p.numel() for p in model.parameters())",
                                      "n_params = sum(t.numel() for t in model.state_dict().values())"),
