@@ -57,10 +57,7 @@ def _replace_all(nb_path, pairs):
 
 
 def _replace(nb_path, old, new):
-    nb = nbformat.read(nb_path, as_version=4)
-    for c in nb.cells:
-        c.source = c.source.replace(old, new)
-    return nb
+    return _replace_all(nb_path, [(old, new)])
 
 
 SUBMISSIONS = {
