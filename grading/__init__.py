@@ -1,42 +1,45 @@
 """Grade submitted exercise notebooks: ``python -m helpers grade PATH ...`` (the instructor's tool).
 
-Answers and verdicts are kept apart. For each notebook, in its own worker process
-(:mod:`grading.batch`, :mod:`grading.notebook`):
+Answers and verdicts are kept apart; the steps are listed once, in :mod:`grading.batch`:
 
-1. :mod:`grading.run` runs its cells in a fresh kernel, in a temporary working folder, with a
-   per-cell timeout and an output cap; then :mod:`grading.extract`, in that kernel, saves each
-   question's answers as plain data (:mod:`helpers.answers`: literals, safetensors,
-   ``save_pretrained`` folders; never pickle). With ``--sandbox`` this stage runs under
-   bubblewrap (:mod:`grading.sandbox`). If the kernel dies, the cells before the fatal one run again.
-2. Every process the notebook left running is killed (:mod:`grading.processes`), and grading
-   stops if the course's code, Python or models changed on disk (:mod:`grading.integrity`).
-3. :mod:`grading.verify` judges the saved data in a clean process (``python -I -B``, an empty
-   working folder) that computes every reference itself. The notebook's code can change the
-   data it hands over, never the checks or the verdict: forging the data of a right answer
-   means computing the right answer.
+* :mod:`grading.worker` runs one notebook (:mod:`grading.run`, stage 1: its cells in a fresh
+  kernel, then :mod:`grading.extract` saves each question's answers as plain data), in a cgroup
+  with memory and process limits where the host allows (:mod:`grading.limits`), under bubblewrap
+  with ``--sandbox`` (:mod:`grading.sandbox`); then kills all it left running
+  (:mod:`grading.processes`) and looks for changed course files (:mod:`grading.integrity`);
+* :mod:`grading.judge` judges every notebook's saved data in one clean process that computes every
+  reference itself: the notebook's code can change the data it hands over, never the checks or
+  the verdict;
+* :mod:`grading.report` scores the rows (one :func:`~grading.report.score`) and writes them.
 
-The report (:mod:`grading.report`) has one row per notebook and question: ``notebook``,
-``question``, ``status`` (a key of ``helpers.checking.OUTCOMES``: ``correct``, ``incorrect``,
-``not_attempted``, ``skipped``, ``check_failed``, ``error``), ``message``, ``points``,
-``max_points``. ``skipped`` and ``check_failed`` (a check that broke, not a wrong answer) do not
-count toward ``max_points``.
-
-Threat model (README, "Threat model"): without ``--sandbox``, learner code runs with your
-permissions; the grader stops in-kernel forgery (patched modules, shadowed packages, input
-transformers, planted files, leftover processes, edited course files) but not an attacker who
-uses OS-level access (ptrace, other processes' files). Grade untrusted work with ``--sandbox``.
+What each mode guarantees, from the tests: README, "Threat model".
 """
 
-from .batch import grade
-from .report import format_table, write_report
+from __future__ import annotations
 
-__all__ = ["grade", "format_table", "write_report", "main"]
+import os
+import sys
+
+__all__ = ["grade", "regrade", "format_table", "write_report", "main"]
+
+
+def __getattr__(name):  # the worker imports this package without torch: load the pipeline on use
+    if name in ("grade", "regrade"):
+        from . import batch
+        return getattr(batch, name)
+    if name in ("format_table", "write_report"):
+        from . import report
+        return getattr(report, name)
+    raise AttributeError(name)
 
 
 def main(args) -> int:
-    """The ``grade`` command (arguments parsed by ``helpers.__main__``). Returns the exit code."""
-    import os
-    import sys
+    """The ``grade`` command (arguments parsed by ``helpers.__main__``).
+
+    Exit codes: 0 graded (whatever the grades); 2 a usage error (nothing graded).
+    """
+    from .batch import grade, regrade
+    from .report import format_table, problems, write_report
 
     if args.report and not args.report.endswith((".json", ".csv")):
         print("error: --report must end in .json or .csv", file=sys.stderr)
@@ -47,12 +50,15 @@ def main(args) -> int:
         if why_not:
             print(f"error: --sandbox is not available here: {why_not}", file=sys.stderr)
             return 2
-    elif os.geteuid() == 0:
+    elif not args.regrade and hasattr(os, "geteuid") and os.geteuid() == 0:
         print("note: grading as root without --sandbox: learner code runs as root. Use --sandbox for work "
               "you do not trust (README, Threat model).", file=sys.stderr)
     try:
-        rows = grade(args.paths, timeout=args.timeout, jobs=args.jobs, max_output_mb=args.max_output,
-                     sandbox=args.sandbox)
+        if args.regrade:
+            rows = regrade(args.regrade)
+        else:
+            rows = grade(paths=args.paths, timeout=args.timeout, jobs=args.jobs, max_output_mb=args.max_output,
+                         sandbox=args.sandbox, answers=args.answers)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -60,9 +66,7 @@ def main(args) -> int:
         print("error: no notebooks found", file=sys.stderr)
         return 2
     print(format_table(rows))
-    for r in rows:
-        if r["status"] != "correct" and r["message"]:
-            print(f"  {r['notebook']} {r['question']}: {r['status']}: {r['message']}")
+    print("\n".join(problems(rows)))
     if args.report:
         write_report(rows, args.report)
         print(f"report written to {args.report}")

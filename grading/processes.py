@@ -3,8 +3,12 @@
 The per-notebook worker (:mod:`grading.notebook`) makes itself a *child subreaper* (Linux
 ``prctl(PR_SET_CHILD_SUBREAPER)``): a process the learner's kernel starts and detaches (a double
 fork, ``setsid``, ``start_new_session=True``) is re-parented to the worker instead of init, so
-:func:`kill_descendants` finds and kills it once the notebook has run. Inside the sandbox a PID
-namespace does the same (:mod:`grading.sandbox`).
+:func:`kill_descendants` finds and kills it once the notebook has run. Processes are walked with
+psutil (no ``/proc`` parsing of our own), zombies included: a process whose main thread has
+exited shows as a zombie while its other threads run on, and ``kill()`` of its pid still ends the
+whole thread group. A descendant counts as gone only once it has been reaped. Inside the sandbox a
+PID namespace does the same (:mod:`grading.sandbox`), and a cgroup, where the host lets us make
+one, holds every process of a notebook (:mod:`grading.limits`).
 """
 
 from __future__ import annotations
@@ -12,64 +16,57 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import sys
 import time
 
-PR_SET_CHILD_SUBREAPER = 36
+import psutil
+
+PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE = 36, 4
 
 
-def become_subreaper() -> bool:
-    """Adopt this process's orphaned descendants (Linux); False where the call is not available."""
+def _prctl(option: int, value: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
 
-def _parents() -> dict[int, int]:
-    """``{pid: parent pid}`` of every process this user can see (from /proc)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read().decode(errors="replace")
-                found[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces and ')'
-            except (OSError, ValueError, IndexError):
-                pass
-    return found
+def become_subreaper() -> bool:
+    """Adopt this process's orphaned descendants (Linux); False where the call is not available."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def descendants(pid: int | None = None) -> list[int]:
-    """The pids of every live descendant of ``pid`` (default: this process)."""
-    pid = pid or os.getpid()
-    children: dict[int, list[int]] = {}
-    for child, parent in _parents().items():
-        children.setdefault(parent, []).append(child)
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
+def become_undumpable() -> bool:
+    """Keep other processes of this user (not root) out of this one's memory and open files (Linux)."""
+    return _prctl(PR_SET_DUMPABLE, 0)
 
 
-def kill_descendants(pid: int | None = None, rounds: int = 20) -> int:
-    """SIGKILL every descendant of ``pid`` until none is left (a forking process is caught on a later
-    round) and reap the zombies; returns how many were killed."""
+def descendants(pid: int | None = None) -> list[psutil.Process]:
+    """Every descendant of ``pid`` (default: this process) that still exists, zombies included."""
+    try:
+        return psutil.Process(pid or os.getpid()).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_descendants(pid: int | None = None, rounds: int = 50) -> int:
+    """SIGKILL every descendant of ``pid`` until none is left, zombies included (a forking process is
+    caught on a later round; a zombie leader's live threads die with its pid); returns how many
+    were killed. Processes that were already exiting on their own are not counted."""
     _reap()
     time.sleep(0.3)  # let processes that are exiting on their own (the sandbox's) finish: they are not counted
     _reap()
     killed = set()
     for _ in range(rounds):
-        pids = descendants(pid)
-        alive = [p for p in pids if not _is_zombie(p)]
-        if not alive:
+        found = descendants(pid)
+        if not found:
             break
-        for p in alive:
+        for p in found:
+            killed.add(p.pid)  # after the reaping above, a zombie left is one whose threads still run
             try:
-                os.kill(p, signal.SIGKILL)
-                killed.add(p)
+                os.kill(p.pid, signal.SIGKILL)  # the pid of a zombie leader reaches its live threads
             except ProcessLookupError:
                 pass
         time.sleep(0.05)
@@ -78,15 +75,8 @@ def kill_descendants(pid: int | None = None, rounds: int = 20) -> int:
     return len(killed)
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _reap() -> None:
+    """Collect every exited child (this process is their subreaper)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

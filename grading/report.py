@@ -1,51 +1,93 @@
-"""The grading report: a learner x question table for the terminal, and a CSV or JSON file."""
+"""The grading report: a learner x question table for the terminal, and a CSV or JSON file.
+
+One row per notebook and question (:data:`FIELDS`), scored by :func:`score`: every question
+counts toward ``max_points`` whatever happened to it, except ``skipped`` (it needs hardware this
+grader lacks). ``check_failed`` (the check broke on this answer) earns 0 and is flagged: fix the
+check, then ``grade --regrade ANSWERS`` judges the kept answers again.
+
+Everything a submission could have written (its file name, error text, messages that quote it)
+goes through :func:`clean`: no terminal control characters, and no CSV cell that a spreadsheet
+would run as a formula.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 
-from helpers.checking import CHECK_FAILED, CORRECT, ERROR, OUTCOMES
+from helpers.outcomes import CHECK_FAILED, CORRECT, ERROR, OUTCOMES
 
 FIELDS = ["notebook", "question", "status", "message", "points", "max_points"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def clean(text) -> str:
+    """``text`` with every control character (ANSI escapes, carriage returns, ...) written as ``\\xNN``."""
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in str(text))
+
+
+def cell(text) -> str:
+    """:func:`clean`, and a leading ``'`` where a spreadsheet would read a formula."""
+    text = clean(text)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def score(status: str, points: int) -> tuple[int, int]:
+    """``(points earned, points counted)`` for a question worth ``points`` that ended in ``status``."""
+    counts = OUTCOMES[status].counts if status in OUTCOMES else True
+    return (points if status == CORRECT else 0), (points if counts else 0)
+
+
+def row(notebook: str, question: str, status: str, message: str, points: int = 1) -> dict:
+    """One report row, scored."""
+    earned, counted = score(status, points)
+    return {"notebook": notebook, "question": question, "status": status, "message": message,
+            "points": earned, "max_points": counted}
 
 
 def error_row(notebook: str, question: str, message: str, max_points: int = 1) -> dict:
     """A row for a question that could not be graded (the notebook did not run far enough)."""
-    return {"notebook": notebook, "question": question, "status": ERROR, "message": message,
-            "points": 0, "max_points": max_points}
+    return row(notebook, question, ERROR, message, max_points)
 
 
 def format_table(rows: list[dict]) -> str:
     """Learner x question table, then the summary line and the legend."""
     notebooks = list(dict.fromkeys(r["notebook"] for r in rows))
     questions = list(dict.fromkeys(r["question"] for r in rows))
-    width = max([len("notebook")] + [len(n) for n in notebooks])
-    lines = ["notebook".ljust(width) + "  " + "  ".join(q.ljust(5) for q in questions) + "  points"]
+    width = max([len("notebook")] + [len(clean(n)) for n in notebooks])
+    lines = ["notebook".ljust(width) + "  " + "  ".join(clean(q).ljust(5) for q in questions) + "  points"]
     for nb in notebooks:
         mine = {r["question"]: r for r in rows if r["notebook"] == nb}
         cells = [(OUTCOMES[mine[q]["status"]].symbol if q in mine else "").ljust(5) for q in questions]
         pts = sum(r["points"] for r in mine.values())
         mx = sum(r["max_points"] for r in mine.values())
-        lines.append(nb.ljust(width) + "  " + "  ".join(cells) + f"  {pts}/{mx}")
+        lines.append(clean(nb).ljust(width) + "  " + "  ".join(cells) + f"  {pts}/{mx}")
     passed = sum(r["status"] == CORRECT for r in rows)
-    total = sum(OUTCOMES[r["status"]].counts for r in rows)
+    total = sum(r["max_points"] > 0 for r in rows)
     lines.append(f"{len(notebooks)} notebook(s) graded: {passed}/{total} checks passed")
     broken = sum(r["status"] == CHECK_FAILED for r in rows)
     if broken:
-        lines.append(f"WARNING: {broken} check(s) failed to run (BUG): a problem with the course's checks, not "
-                     "the learners' answers; not counted. Fix the check, then grade again.")
+        lines.append(f"WARNING: {broken} check(s) failed to run (BUG) and scored 0: a problem with the course's "
+                     "checks on these answers. Fix the check, then judge the kept answers again: "
+                     "grade --regrade ANSWERS (keep them with --answers ANSWERS).")
     lines.append("legend: " + ", ".join(f"{o.symbol} = {o.label.lower()}" for o in OUTCOMES.values()))
     return "\n".join(lines)
+
+
+def problems(rows: list[dict]) -> list[str]:
+    """One line per row that is not correct and has a message (for the terminal)."""
+    return [f"  {clean(r['notebook'])} {clean(r['question'])}: {r['status']}: {clean(r['message'])}"
+            for r in rows if r["status"] != CORRECT and r["message"]]
 
 
 def write_report(rows: list[dict], path: str) -> None:
     """Write the rows to ``path``: JSON if it ends in ``.json``, else CSV with :data:`FIELDS`."""
     if path.endswith(".json"):
         with open(path, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump([{k: clean(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows], f, indent=2)
     else:
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             w.writeheader()
-            w.writerows(rows)
+            w.writerows({k: cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
+

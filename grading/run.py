@@ -4,8 +4,9 @@ Runs every code cell top to bottom in a fresh kernel with nbclient, in the submi
 working folder, with a per-cell timeout (a cell that runs too long is interrupted) and a cap on
 the output kept; then the extraction cell (:mod:`grading.extract`) saves the answers as data.
 If the kernel dies (``os._exit``, a crash), the cells before the fatal one run again in a new
-kernel and their answers are saved; later answers are missing. Writes what happened
-(``events``) to ``run.json`` in the working folder.
+kernel and their answers are saved; later answers are missing. Prints what happened (``events``)
+as the last line of its output: informative only, never a verdict or a control (a submission can
+write there too).
 
 This process and the kernel are what :mod:`grading.sandbox` confines; they decide nothing.
 """
@@ -122,9 +123,8 @@ def run_notebook(path: str, workdir: str, answers: str, lesson: str, timeout: fl
     return events
 
 
-if __name__ == "__main__":  # started by grading.notebook, perhaps inside the sandbox
+if __name__ == "__main__":  # started by grading.worker, perhaps inside the sandbox
     spec = json.loads(sys.argv[1])
     events = run_notebook(spec["notebook"], spec["workdir"], spec["answers"], spec["lesson"], spec["timeout"],
                           spec["max_output_mb"])
-    with open(spec["events"], "w") as f:
-        json.dump(events, f)
+    sys.stdout.write("\n" + json.dumps(events) + "\n")

@@ -17,7 +17,7 @@ grader's report show):
 * ``skipped`` - the question needs hardware this machine lacks (a GPU);
 * ``check_failed`` - the check itself raised something other than
   :class:`Incorrect` (a bug in the check, a library that changed): this says
-  nothing about the answer and never counts against the learner;
+  nothing about the answer; the grader scores it 0 and flags it for a regrade;
 * ``error`` - the grader could not run the notebook far enough to grade it.
 
 Results render coloured in Jupyter and as plain text elsewhere.
@@ -40,29 +40,8 @@ from pathlib import Path
 
 import torch
 
-CORRECT, INCORRECT, NOT_ATTEMPTED = "correct", "incorrect", "not_attempted"
-SKIPPED, CHECK_FAILED, ERROR = "skipped", "check_failed", "error"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one status is shown: ``label`` to a learner, ``symbol`` in the grader's table."""
-
-    label: str
-    symbol: str
-    colour: str
-    background: str
-    counts: bool  # does the question's points count toward the learner's maximum?
-
-
-OUTCOMES = {
-    CORRECT: Outcome("Correct", "ok", "#1b7f3b", "#e8f5ec", True),
-    INCORRECT: Outcome("Incorrect", "x", "#b42318", "#fdecea", True),
-    NOT_ATTEMPTED: Outcome("Not attempted yet", "-", "#8a6d00", "#fff8e1", True),
-    SKIPPED: Outcome("Skipped", "skip", "#475467", "#f2f4f7", False),
-    CHECK_FAILED: Outcome("Problem with the check (not your answer)", "BUG", "#6941c6", "#f4ebff", False),
-    ERROR: Outcome("Could not be graded", "ERR", "#b42318", "#fdecea", True),
-}
+from .outcomes import (CHECK_FAILED, CORRECT, ERROR, INCORRECT, NOT_ATTEMPTED, OUTCOMES, SKIPPED,  # noqa: F401
+                       Outcome)
 
 
 class Placeholder:
