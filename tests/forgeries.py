@@ -101,3 +101,64 @@ for answers in glob.glob("/tmp/grade-*/work/.answers"):
 subprocess.Popen([sys.executable, "-c", daemon], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 '''
+
+# A process whose main thread exits (it shows as a zombie) while another thread runs on, then
+# writes a forged all-correct result line to the standard output of the grader's processes it
+# descends from (the worker's, which the batch once read). ``{marker}`` is filled in by the test.
+ZOMBIE_THREAD = '''\
+import subprocess, sys
+daemon = """
+import ctypes, json, os, threading, time
+def ancestors(pid):
+    while pid > 1:
+        yield pid
+        pid = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
+graders = [p for p in ancestors(os.getppid()) if b"grading" in open(f"/proc/{{p}}/cmdline", "rb").read()]
+def later():
+    time.sleep(10)
+    open({marker!r}, "w").write("still running")
+    rows = [dict(question=f"q{{i}}", status="correct", message="", points=1, max_points=1) for i in range(1, 5)]
+    line = "\\\\n" + json.dumps(dict(rows=rows, events=[], stop=[], digests={{}})) + "\\\\n"
+    for out in [f"/proc/{{p}}/fd/1" for p in graders]:
+        try:
+            with open(out, "w") as f:
+                f.write(line)
+        except OSError:
+            pass
+threading.Thread(target=later).start()
+ctypes.CDLL(None).pthread_exit(None)  # the main thread ends; the process is a zombie to /proc
+"""
+subprocess.Popen([sys.executable, "-c", daemon], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+
+# The worker once read a "tampered" event from a file in the submission's folder, which stopped the
+# whole batch: every later submission went ungraded. Planted there and printed where stage 1's
+# events are read.
+TAMPERED_FLAG = '''\
+import os
+open(".events.json", "w").write('["tampered"]')
+os.write(1, b'\\n["tampered"]\\n{"events": ["tampered"], "stop": ["x"], "digests": {}}\\n')
+'''
+
+# A bytecode cache for the judge's own module, valid for its source (same size and time), whose
+# code marks every question correct. The judge must never read it. The test removes it afterwards.
+PLANTED_BYTECODE = '''\
+import importlib.util, importlib._bootstrap_external as ext, os, grading
+src = os.path.join(os.path.dirname(grading.__file__), "judge.py")
+fake = """
+import json, sys
+for line in sys.stdin:
+    sys.stdout.write(json.dumps([dict(question=f"q{i}", status="correct", message="", points=1) for i in range(1, 5)]) + "\\\\n")
+    sys.stdout.flush()
+"""
+st = os.stat(src)
+data = ext._code_to_timestamp_pyc(compile(fake, src, "exec"), int(st.st_mtime), st.st_size)
+os.makedirs(os.path.dirname(importlib.util.cache_from_source(src)), exist_ok=True)
+open(importlib.util.cache_from_source(src), "wb").write(data)
+'''
+
+# Terminal escape sequences in an error message: clear the screen, then print a fake all-correct row.
+ESCAPES = '''\
+raise ValueError("\\x1b[2J\\x1b[H01_solution  ok  ok  ok  ok  4/4\\r=HYPERLINK(\\"http://x\\")")
+'''

@@ -12,6 +12,7 @@ read the grader would try; each must earn nothing. Editing the course's files st
 
 import csv
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ SOLUTION_03 = repo_root() / "solutions" / "03_dtypes.ipynb"
 EXERCISE = repo_root() / "exercises" / "01_loading.ipynb"
 TIMEOUT = 45  # seconds per cell (the infinite loop costs this much)
 MARKER = Path(f"/tmp/course-grader-test-leftover-{os.getpid()}")  # written if a leftover process survives
+ZOMBIE_MARKER = Path(f"/tmp/course-grader-test-zombie-{os.getpid()}")
 BLANK = dict.fromkeys(["q1", "q2", "q3", "q4"], "not_attempted")
 NO_ANSWERS_SAVED = dict.fromkeys(["q1", "q2", "q3", "q4"], "error")
 
@@ -109,6 +111,13 @@ SUBMISSIONS = {
     "01_forge_leftover_process": (lambda: _insert(EXERCISE, "q4.check()",
                                                   forgeries.LEFTOVER_PROCESS.format(marker=str(MARKER))),
                                   BLANK, "left running were killed"),
+    "01_forge_zombie_thread": (lambda: _insert(EXERCISE, "q4.check()",
+                                               forgeries.ZOMBIE_THREAD.format(marker=str(ZOMBIE_MARKER))),
+                               BLANK, "left running were killed"),
+    "01_forge_bytecode": (lambda: _insert(EXERCISE, "q4.check()", forgeries.PLANTED_BYTECODE), BLANK, None),
+    # sorted before 01_solution: a planted "tampered" event must not stop the batch for those after it
+    "01_forge_tampered_flag": (lambda: _insert(EXERCISE, "q4.check()", forgeries.TAMPERED_FLAG), BLANK, None),
+    "01_forge_escapes": (lambda: _insert(EXERCISE, "q1.check()", forgeries.ESCAPES), BLANK, "\\x1b[2J"),
 }
 
 
@@ -123,10 +132,18 @@ def graded(tmp_path_factory):
         nbformat.write(make(), folder / f"{name}.ipynb")
     before = {p.name: _digest(p) for p in folder.iterdir()}
     report = folder.parent / "report.csv"
-    proc = subprocess.run(
-        [sys.executable, "-m", "helpers", "grade", str(folder), "--timeout", str(TIMEOUT),
-         "--jobs", "2", "--report", str(report)],
-        capture_output=True, text=True, timeout=1500, cwd=repo_root())
+    judge_pyc = Path(importlib.util.cache_from_source(str(repo_root() / "grading" / "judge.py")))
+    kept = judge_pyc.read_bytes() if judge_pyc.exists() else None
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "helpers", "grade", str(folder), "--timeout", str(TIMEOUT),
+             "--jobs", "2", "--report", str(report), "--answers", str(folder.parent / "answers")],
+            capture_output=True, text=True, timeout=1500, cwd=repo_root())
+    finally:  # 01_forge_bytecode planted a cache of the judge's module: put back what was there
+        if kept is None:
+            judge_pyc.unlink(missing_ok=True)
+        else:
+            judge_pyc.write_bytes(kept)
     after = {p.name: _digest(p) for p in folder.iterdir()}
     rows = list(csv.DictReader(open(report)))
     return proc, rows, before, after, folder
@@ -166,6 +183,28 @@ def test_no_forgery_earns_anything(graded):
 @pytest.mark.slow
 def test_nothing_a_submission_started_outlives_its_grading(graded):
     assert not MARKER.exists(), "a process started by 01_forge_leftover_process survived its grading"
+    assert not ZOMBIE_MARKER.exists(), "a zombie's thread started by 01_forge_zombie_thread survived its grading"
+
+
+@pytest.mark.slow
+def test_no_control_character_or_formula_reaches_the_terminal_or_the_report(graded):
+    proc, _, _, _, folder = graded
+    assert "\x1b" not in proc.stdout and "\r" not in proc.stdout.replace("\r\n", "\n")
+    report = (folder.parent / "report.csv").read_text()
+    assert "\x1b" not in report and "\\x1b[2J" in report
+    assert all(not c.startswith(("=", "+", "-", "@")) for r in csv.reader(report.splitlines()) for c in r)
+
+
+@pytest.mark.slow
+def test_regrade_judges_the_kept_answers_again(graded):
+    _, rows, _, _, folder = graded
+    proc = subprocess.run([sys.executable, "-m", "helpers", "grade", "--regrade", str(folder.parent / "answers"),
+                           "--report", str(folder.parent / "regraded.csv")],
+                          capture_output=True, text=True, timeout=600, cwd=repo_root())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = list(csv.DictReader(open(folder.parent / "regraded.csv")))
+    assert [(r["notebook"], r["question"], r["status"], r["points"]) for r in again] == \
+        [(r["notebook"], r["question"], r["status"], r["points"]) for r in rows]
 
 
 @pytest.mark.slow
@@ -185,13 +224,12 @@ def test_usage_errors_exit_nonzero(tmp_path):
 
 
 
-def test_a_broken_check_has_its_own_status_in_the_report():
-    from grading import format_table
-    rows = [{"notebook": "alice.ipynb", "question": "q1", "status": "correct", "message": "", "points": 1, "max_points": 1},
-            {"notebook": "alice.ipynb", "question": "q2", "status": "check_failed", "message": "the check itself failed",
-             "points": 0, "max_points": 0},
-            {"notebook": "bob.ipynb", "question": "q1", "status": "incorrect", "message": "no", "points": 0, "max_points": 1}]
+def test_a_broken_check_scores_zero_is_flagged_and_still_counts():
+    from grading.report import format_table, row
+    rows = [row("alice.ipynb", "q1", "correct", ""), row("alice.ipynb", "q2", "check_failed", "the check failed"),
+            row("alice.ipynb", "q3", "skipped", "needs a GPU"), row("bob.ipynb", "q1", "incorrect", "no")]
+    assert [(r["points"], r["max_points"]) for r in rows] == [(1, 1), (0, 1), (0, 0), (0, 1)]
     table = format_table(rows)
-    assert "BUG" in table.splitlines()[1] and "1/1" in table.splitlines()[1]  # alice: not counted against her
-    assert "1/2 checks passed" in table and "WARNING: 1 check(s) failed to run" in table
-    assert "BUG = problem with the check" in table
+    assert "BUG" in table.splitlines()[1] and "1/2" in table.splitlines()[1]  # a crash does not raise her ratio
+    assert "1/3 checks passed" in table and "WARNING: 1 check(s) failed to run (BUG) and scored 0" in table
+    assert "--regrade" in table and "BUG = problem with the check" in table

@@ -5,6 +5,7 @@ installs Debian's bubblewrap when it runs as root.
 """
 
 import csv
+import os
 import subprocess
 import sys
 
@@ -39,6 +40,16 @@ if [p for p in glob.glob("/tmp/grade-*") if not os.getcwd().startswith(p)] or gl
     leaks.append("sees other folders")
 if len([p for p in os.listdir("/proc") if p.isdigit()]) > 30:
     leaks.append("sees other processes")
+if "COURSE_TEST_SECRET" in os.environ or any("secret-token" in v for v in os.environ.values()):
+    leaks.append("sees the grader's environment")
+course = pathlib.Path(helpers.__file__).resolve().parent.parent
+if any((course / name).exists() for name in ("solutions", "notebooks", "README.md", "submissions")):
+    leaks.append("sees the course folder")
+for folder in ("/tmp", "/dev/shm", os.getcwd()):
+    if os.statvfs(folder).f_blocks * os.statvfs(folder).f_frsize > 2**31:
+        leaks.append(f"{folder} has no size limit")
+if os.path.exists(SUBMISSIONS):
+    leaks.append("sees the submissions")
 raise RuntimeError("SANDBOX " + ("LEAKS: " + ", ".join(leaks) if leaks else "HOLDS"))
 """
 
@@ -50,11 +61,12 @@ def test_sandbox_grades_honest_work_and_holds(tmp_path):
     nbformat.write(nbformat.read(repo_root() / "solutions" / "01_loading.ipynb", as_version=4),
                    subs / "01_solution.ipynb")
     nb = nbformat.read(repo_root() / "exercises" / "01_loading.ipynb", as_version=4)
-    nb.cells.insert(2, new_code_cell(PROBE))
+    nb.cells.insert(2, new_code_cell(f"SUBMISSIONS = {str(subs)!r}\n" + PROBE))
     nbformat.write(nb, subs / "01_probe.ipynb")
     report = tmp_path / "report.csv"
     proc = subprocess.run([sys.executable, "-m", "helpers", "grade", str(subs), "--sandbox", "--jobs", "2",
-                           "--report", str(report)], capture_output=True, text=True, timeout=900, cwd=repo_root())
+                           "--report", str(report)], capture_output=True, text=True, timeout=900, cwd=repo_root(),
+                          env={**os.environ, "COURSE_TEST_SECRET": "secret-token"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader(open(report)))
     solution = {r["question"]: r["status"] for r in rows if r["notebook"].endswith("01_solution.ipynb")}
