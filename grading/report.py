@@ -12,24 +12,12 @@ would run as a formula.
 
 from __future__ import annotations
 
-import csv
 import json
 
 from helpers.outcomes import CHECK_FAILED, CORRECT, ERROR, OUTCOMES
+from helpers.tables import clean, grid, write_csv
 
 FIELDS = ["notebook", "question", "status", "message", "points", "max_points"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def clean(text) -> str:
-    """``text`` with every control character (ANSI escapes, carriage returns, ...) written as ``\\xNN``."""
-    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in str(text))
-
-
-def cell(text) -> str:
-    """:func:`clean`, and a leading ``'`` where a spreadsheet would read a formula."""
-    text = clean(text)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def score(status: str, points: int) -> tuple[int, int]:
@@ -54,14 +42,14 @@ def format_table(rows: list[dict]) -> str:
     """Learner x question table, then the summary line and the legend."""
     notebooks = list(dict.fromkeys(r["notebook"] for r in rows))
     questions = list(dict.fromkeys(r["question"] for r in rows))
-    width = max([len("notebook")] + [len(clean(n)) for n in notebooks])
-    lines = ["notebook".ljust(width) + "  " + "  ".join(clean(q).ljust(5) for q in questions) + "  points"]
-    for nb in notebooks:
-        mine = {r["question"]: r for r in rows if r["notebook"] == nb}
-        cells = [(OUTCOMES[mine[q]["status"]].symbol if q in mine else "").ljust(5) for q in questions]
-        pts = sum(r["points"] for r in mine.values())
-        mx = sum(r["max_points"] for r in mine.values())
-        lines.append(clean(nb).ljust(width) + "  " + "  ".join(cells) + f"  {pts}/{mx}")
+    by = {(r["notebook"], r["question"]): r for r in rows}
+
+    def total(nb):
+        mine = [r for r in rows if r["notebook"] == nb]
+        return f"{sum(r['points'] for r in mine)}/{sum(r['max_points'] for r in mine)}"
+
+    lines = grid("notebook", notebooks, questions,
+                 lambda nb, q: OUTCOMES[by[nb, q]["status"]].symbol if (nb, q) in by else "", "points", total)
     passed = sum(r["status"] == CORRECT for r in rows)
     total = sum(r["max_points"] > 0 for r in rows)
     lines.append(f"{len(notebooks)} notebook(s) graded: {passed}/{total} checks passed")
@@ -86,8 +74,4 @@ def write_report(rows: list[dict], path: str) -> None:
         with open(path, "w") as f:
             json.dump([{k: clean(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows], f, indent=2)
     else:
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS)
-            w.writeheader()
-            w.writerows({k: cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
-
+        write_csv(path, FIELDS, rows)

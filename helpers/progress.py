@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -48,30 +49,56 @@ def record(notebook: str | None, question: str, status: str) -> None:
         pass
 
 
-def read_records(path: Path) -> list[dict]:
-    """The records in one progress file; lines that are not a record are skipped."""
+MAX_READ_BYTES = 4 * 2**20  # the end of a progress file: thousands of checks, the latest ones
+
+
+def read_records(path: Path, limit: int = MAX_READ_BYTES) -> list[dict]:
+    """The records in the last ``limit`` bytes of one progress file; lines that are not a record are
+    skipped, and every field is kept as a short string."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - limit))
+        text = f.read(limit).decode("utf-8", errors="replace")
+    lines = text.splitlines()[1 if size > limit else 0:]  # the first line may be cut
     records = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in lines:
         try:
             r = json.loads(line)
         except ValueError:
             continue
         if isinstance(r, dict) and {"question", "status"} <= r.keys():
-            records.append(r)
+            records.append({k: str(r.get(k) or "")[:80] for k in ("notebook", "question", "status", "time")})
     return records
 
 
+def _own_file(home: Path) -> Path | None:
+    """``home``'s progress file if it is a regular file (not a link) owned by whoever owns ``home``:
+    a learner cannot show their checks under another learner's name (their files are theirs)."""
+    path = home / FILE_NAME
+    try:
+        st = path.lstat()
+        return path if stat.S_ISREG(st.st_mode) and st.st_uid == home.stat().st_uid else None
+    except OSError:
+        return None
+
+
 def find_learners(paths) -> dict[str, Path]:
-    """``{learner: progress file}`` for each path: a progress file, a learner's home, or a folder of homes."""
+    """``{learner: progress file}`` for each path: a progress file, a learner's home, or a folder of homes.
+
+    A learner is named after their home folder, and only a file that its owner wrote counts
+    (:func:`_own_file`).
+    """
     found = {}
     for p in map(Path, paths):
         if p.is_file():
             found[p.parent.name or str(p)] = p
-        elif (p / FILE_NAME).is_file():
-            found[p.name] = p / FILE_NAME
+        elif (p / FILE_NAME).exists():
+            if _own_file(p):
+                found[p.name] = p / FILE_NAME
         elif p.is_dir():
-            for home in sorted(x for x in p.iterdir() if (x / FILE_NAME).is_file()):
-                found[home.name] = home / FILE_NAME
+            for home in sorted(x for x in p.iterdir() if x.is_dir() and not x.is_symlink()):
+                if _own_file(home):
+                    found[home.name] = home / FILE_NAME
         else:
             raise FileNotFoundError(f"no such file or folder: {p}")
     return found
@@ -83,35 +110,36 @@ def summarize(paths) -> list[dict]:
     for learner, path in find_learners(paths).items():
         latest: dict[tuple, dict] = {}
         for r in read_records(path):
-            key = (str(r.get("notebook") or ""), str(r["question"]))
+            key = (r["notebook"], r["question"])
             row = latest.setdefault(key, {"learner": learner, "notebook": key[0], "question": key[1],
                                           "attempts": 0})
-            row.update(status=r["status"], last=r.get("time", ""), attempts=row["attempts"] + 1)
+            row.update(status=r["status"], last=r["time"], attempts=row["attempts"] + 1)
         rows += latest.values()
     return rows
 
 
 def format_progress(rows: list[dict]) -> str:
     """The learners x questions table (``01/q1`` = exercise 01, question 1), then a legend."""
-    from .checking import OUTCOMES
+    from .outcomes import OUTCOMES
+    from .tables import grid
 
     def column(r):
         return f"{r['notebook'][:2]}/{r['question']}"
 
     learners = list(dict.fromkeys(r["learner"] for r in rows))
     columns = sorted({column(r) for r in rows})
-    width = max([len("learner")] + [len(n) for n in learners])
-    cw = max([6] + [len(c) for c in columns])
-    lines = ["learner".ljust(width) + "  " + "  ".join(c.ljust(cw) for c in columns) + "  last check"]
-    for learner in learners:
-        mine = {column(r): r for r in rows if r["learner"] == learner}
-        cells = []
-        for c in columns:
-            r = mine.get(c)
-            symbol = OUTCOMES[r["status"]].symbol if r and r["status"] in OUTCOMES else (r and "?")
-            cells.append((f"{symbol}/{r['attempts']}" if r else "").ljust(cw))
-        last = max((r["last"] for r in mine.values()), default="")
-        lines.append(learner.ljust(width) + "  " + "  ".join(cells) + "  " + last)
+    by = {(r["learner"], column(r)): r for r in rows}
+
+    def show(learner, c):
+        r = by.get((learner, c))
+        if r is None:
+            return ""
+        return f"{OUTCOMES[r['status']].symbol if r['status'] in OUTCOMES else '?'}/{r['attempts']}"
+
+    def last(learner):
+        return max((r["last"] for r in rows if r["learner"] == learner), default="")
+
+    lines = grid("learner", learners, columns, show, "last check", last, min_width=6)
     stuck = sum(r["status"] != "correct" and r["attempts"] >= 3 for r in rows)
     lines.append(f"{len(learners)} learner(s); {stuck} question(s) checked 3+ times and not yet correct")
     lines.append("cell = latest outcome/number of checks; legend: "
@@ -121,7 +149,6 @@ def format_progress(rows: list[dict]) -> str:
 
 def main(args) -> int:
     """The ``progress`` command (arguments parsed by ``helpers.__main__``). Returns the exit code."""
-    import csv
     import sys
 
     try:
@@ -134,9 +161,7 @@ def main(args) -> int:
         return 0
     print(format_progress(rows))
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["learner", "notebook", "question", "status", "attempts", "last"])
-            w.writeheader()
-            w.writerows(rows)
+        from .tables import write_csv
+        write_csv(args.csv, ["learner", "notebook", "question", "status", "attempts", "last"], rows)
         print(f"written to {args.csv}")
     return 0

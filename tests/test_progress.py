@@ -67,3 +67,42 @@ def test_summary_is_a_learner_by_question_table(tmp_path, monkeypatch, capsys):
 def test_missing_folder_is_an_error(tmp_path, capsys):
     assert main(["progress", str(tmp_path / "nope")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_learner_strings_are_escaped_in_the_table_and_the_csv(tmp_path, capsys):
+    home = tmp_path / "eve"
+    home.mkdir()
+    line = {"notebook": "01\x1b[2J_loading.ipynb", "question": "=HYPERLINK(\"http://x\")", "status": "correct",
+            "time": "\x1b[31mlate"}
+    (home / ".course_progress.jsonl").write_text(json.dumps(line) + "\n")
+    assert main(["progress", str(tmp_path), "--csv", str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b" in out
+    text = (tmp_path / "p.csv").read_text()
+    assert "\x1b" not in text and "'=HYPERLINK" in text
+
+
+def test_a_linked_or_foreign_file_does_not_count_under_another_name(tmp_path, monkeypatch):
+    import os
+    _check_as(tmp_path / "ada", monkeypatch, x=5)
+    (tmp_path / "mallory").mkdir()
+    (tmp_path / "mallory" / ".course_progress.jsonl").symlink_to(tmp_path / "ada" / ".course_progress.jsonl")
+    (tmp_path / "trudy").mkdir()
+    (tmp_path / "trudy" / ".course_progress.jsonl").write_text((tmp_path / "ada" / ".course_progress.jsonl").read_text())
+    if os.geteuid() == 0:  # a file in trudy's home that trudy does not own (root can give it away)
+        os.chown(tmp_path / "trudy", 12345, 12345)
+    learners = {r["learner"] for r in summarize([tmp_path])}
+    assert "ada" in learners and "mallory" not in learners
+    assert ("trudy" in learners) == (os.geteuid() != 0)
+
+
+def test_a_huge_progress_file_is_read_only_at_its_end(tmp_path):
+    from helpers.progress import MAX_READ_BYTES, read_records
+    path = tmp_path / ".course_progress.jsonl"
+    with open(path, "wb") as f:
+        f.seek(2 * 2**30)  # a 2 GB sparse file: nothing of it is read but its end
+        f.write(b"\n" + json.dumps({"notebook": "01_loading.ipynb", "question": "q1", "status": "correct",
+                                    "time": "t"}).encode() + b"\n")
+    records = read_records(path)
+    assert records == [{"notebook": "01_loading.ipynb", "question": "q1", "status": "correct", "time": "t"}]
+    assert MAX_READ_BYTES <= 8 * 2**20
