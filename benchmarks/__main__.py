@@ -5,7 +5,7 @@ One module per section: ``notebooks``, ``load`` (+ its child process ``load_chil
 
 Writes ``BENCHMARK.md`` at the repository root and prints the same markdown.
 The header says what machine it ran on (CPU, cores, torch threads, GPU, RAM,
-library versions, date, load average). Five sections:
+library versions, date, load average). Six sections:
 
 1. **Notebooks.** Every ``.ipynb`` in ``notebooks/`` and ``solutions/`` (sorted)
    runs top to bottom in a fresh ``python3`` kernel with nbclient, with the
@@ -49,6 +49,8 @@ library versions, date, load average). Five sections:
 5. **Tests.** The pytest run of ``make test`` (every core, one thread per
    process), timed: wall time, the summary line and the ten slowest tests
    (``--durations=10``). Slow (minutes).
+6. **Grader.** The solution notebooks run plainly by nbclient, then graded in one batch
+   (``grading.grade(jobs=1)``): both times and their ratio (:mod:`benchmarks.grader`).
 
 ``--only notebooks|load|decode|setup|tests`` (repeatable) runs some sections; such a
 partial run writes ``.bench/BENCHMARK.md`` (git-ignored) unless ``--out`` says
@@ -70,12 +72,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .common import ROOT, log, machine_header  # noqa: E402
 from .decode import bench_decode  # noqa: E402
+from .grader import bench_grader  # noqa: E402
 from .load import bench_load  # noqa: E402
 from .notebooks import bench_notebooks  # noqa: E402
 from .setup_time import bench_setup  # noqa: E402
 from .suite import bench_tests  # noqa: E402
 
-SECTIONS = ("notebooks", "load", "decode", "setup", "tests")
+SECTIONS = ("notebooks", "load", "decode", "setup", "tests", "grader")
 
 
 REPRODUCE = """## How to reproduce
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "decode": lambda: bench_decode(model_dir, args.new_tokens, args.repeats),
         "setup": bench_setup,
         "tests": bench_tests,
+        "grader": lambda: bench_grader(args.cell_timeout),
     }
     for name in sections:
         if model_dir is None and name in ("load", "decode"):

@@ -78,13 +78,14 @@ _c.Question.verify = lambda self, folder: _c.Result(self.name, "correct")
 _c.Question.extract = lambda self, namespace, folder: None
 '''
 
-# Answers and events planted where the grader looks: a device as an answer, code as an answer.
+# Answers planted where the grader saves them (the folder beside the kernel's working folder; once
+# .answers inside it): a device as an answer, code as an answer.
 PLANTED_ANSWERS = '''\
 import os
-os.makedirs(".answers", exist_ok=True)
-os.symlink("/dev/zero", ".answers/q1.answer")
-open(".answers/q2.answer", "w").write("__import__('os').system('echo pwned')")
-open(".events.json", "w").write('["all good"]')
+for folder in ("../answers", ".answers"):
+    os.makedirs(folder, exist_ok=True)
+    os.symlink("/dev/zero", folder + "/q1.answer")
+    open(folder + "/q2.answer", "w").write("__import__('os').system('echo pwned')")
 '''
 
 # A detached process that wakes up after the kernel has gone, to overwrite answers (its own and
