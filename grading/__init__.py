@@ -12,7 +12,7 @@ Answers and verdicts are kept apart; the steps are listed once, in :mod:`grading
   the verdict;
 * :mod:`grading.report` scores the rows (one :func:`~grading.report.score`) and writes them.
 
-What each mode guarantees, from the tests: README, "Threat model".
+What each mode guarantees, from the tests: docs/grading.md.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(args) -> int:
             return 2
     elif not args.regrade and hasattr(os, "geteuid") and os.geteuid() == 0:
         print("note: grading as root without --sandbox: learner code runs as root. Use --sandbox for work "
-              "you do not trust (README, Threat model).", file=sys.stderr)
+              "you do not trust (docs/grading.md).", file=sys.stderr)
     try:
         if args.regrade:
             rows = regrade(args.regrade)

@@ -5,8 +5,8 @@ a check, a library or a model file, which the checking process would then load. 
 notebook has run, and before its answers are judged, :func:`changed_since` looks for files
 whose inode changed (``st_ctime``, which no process can set back) in what the checks load: the
 course's packages, the Python installation (site-packages and the standard library) and the
-course models. Bytecode caches (``__pycache__``) are not watched: the checking process is
-started with ``-B``, but it still reads existing ``.pyc`` files (README, "Threat model").
+course models. Bytecode caches (``__pycache__``) are not watched: the grader's worker and judge
+never read them (each starts with a new, empty ``-X pycache_prefix``; docs/grading.md).
 """
 
 from __future__ import annotations
