@@ -21,11 +21,9 @@ SKIP = {"__pycache__", ".git", ".ipynb_checkpoints", ".pytest_cache", ".cache"}
 
 def watched_roots() -> list[Path]:
     """The folders whose files the checking process may load."""
-    import grading
-    import helpers
-    from helpers.models import models_dir
+    from helpers.models import models_dir, repo_root
 
-    roots = [Path(helpers.__file__).parent, Path(grading.__file__).parent, models_dir(),
+    roots = [repo_root() / "helpers", Path(__file__).parent, models_dir(),
              Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["stdlib"]),
              Path(sysconfig.get_paths()["platlib"]), Path(sys.executable).parent]
     unique = []
