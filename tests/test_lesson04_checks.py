@@ -10,8 +10,9 @@ import torch
 from helpers.checking import ____
 from helpers.checks import lesson04
 from helpers.checks.common import reference_model, reference_tokenizer
+from hostile import HOSTILE, NEEDS_REFERENCES, assert_verdict, forged
 
-CORRECT, INCORRECT, NOT_ATTEMPTED = "correct", "incorrect", "not_attempted"
+CORRECT, INCORRECT, NOT_ATTEMPTED, ERROR = "correct", "incorrect", "not_attempted", "error"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -170,3 +171,100 @@ def test_q5():
     assert status(q, low0_map={"model.layers.0": 1}) == INCORRECT                 # incomplete
     assert status(q, low0_map=[]) == INCORRECT
     assert status(q, low0_map=____) == NOT_ATTEMPTED
+
+
+# --------------------------------------------------------------------------- q2: a map a real load made
+
+def _right_map(course_model):
+    return _top_level_map(course_model, lambda i, n: "disk" if i >= n - lesson04.DISK_LAST else "cpu")
+
+
+def test_q2_a_hand_written_map_on_a_plain_load_is_rejected(model, last_four_on_disk):
+    """The old loophole: a model loaded without offload, with the right map written into hf_device_map."""
+    _, ids = last_four_on_disk
+    model.hf_device_map = _right_map(model)
+    try:
+        result = lesson04.q2.evaluate({"disk_model": model, "disk_ids": ids})
+    finally:
+        del model.hf_device_map
+    assert result.status == INCORRECT and "meta device" in result.message, result
+
+
+def _edit_map(change):
+    def edit(record, folder):
+        change(record["disk_model"])
+    return edit
+
+
+@pytest.mark.parametrize("change, says", [
+    # keys that are no module of the course model, or that overlap: no load makes such a map
+    (lambda m: m["hf_device_map"].update({"model.layers.99": "cpu"}), "not a module"),
+    (lambda m: m["hf_device_map"].update({"model.layers.29.mlp": "disk"}), "inside it"),
+    (lambda m: m["hf_device_map"].update({"model.layers": "cpu"}), "inside it"),
+    (lambda m: m["hf_device_map"].pop("lm_head"), "no device"),
+    # values that are no device
+    (lambda m: m["hf_device_map"].update({"model.norm": "meta"}), "device"),
+    (lambda m: m["hf_device_map"].update({"model.norm": 10**30}), "device"),
+    (lambda m: m["hf_device_map"].update({"model.norm": "cuda:x"}), "device"),
+    # facts that an offloaded load does not leave
+    (lambda m: m.update(on_meta=False), "meta device"),
+    (lambda m: m.update(memory_footprint=m["memory_footprint"] // 2), "footprint"),
+    (lambda m: m.update(dtypes=["bfloat16"]), "float32"),
+    (lambda m: m.update(device="meta"), "first parameter"),
+    (lambda m: m.update(parameter_names=m["parameter_names"][:-1]), "parameters"),
+    (lambda m: m.update(embedding_rows=None), "embedding"),
+], ids=["unknown-module", "nested-entry", "parent-entry", "lm_head-missing", "meta-value", "huge-int-value",
+        "bad-cuda-value", "not-on-meta", "half-footprint", "bf16", "device-meta", "parameter-missing",
+        "no-embedding"])
+def test_q2_records_no_offloaded_load_leaves_are_rejected(last_four_on_disk, change, says):
+    disk_model, ids = last_four_on_disk
+    result = forged(lesson04.q2, {"disk_model": disk_model, "disk_ids": ids}, _edit_map(change))
+    assert result.status in (INCORRECT, ERROR), result  # ERROR: refused by the record's schema on load
+    if result.status == INCORRECT:
+        assert says in result.message, result
+
+
+def test_q2_the_honest_record_passes_through_the_forging_harness(last_four_on_disk):
+    disk_model, ids = last_four_on_disk
+    assert forged(lesson04.q2, {"disk_model": disk_model, "disk_ids": ids}, lambda record, folder: None).status \
+        == CORRECT
+
+
+# --------------------------------------------------------------------------- every question answers hostile values
+
+def _q5_plan():
+    return dict(lesson04._plan_low0())
+
+
+POSITIONS = {  # question -> how a hostile value v is placed among otherwise right answers
+    "q1-squeezed_device": lambda v, m: dict(squeezed_device=v, layer20_planned="disk", layer20_weight_device="meta"),
+    "q1-layer20_planned": lambda v, m: dict(squeezed_device="cpu", layer20_planned=v, layer20_weight_device="meta"),
+    "q1-layer20_weight_device": lambda v, m: dict(squeezed_device="cpu", layer20_planned="disk",
+                                                  layer20_weight_device=v),
+    "q2-disk_model": lambda v, m: dict(disk_model=v, disk_ids=m[1]),
+    "q2-disk_ids": lambda v, m: dict(disk_model=m[0], disk_ids=v),
+    "q3-n_gpus_70b": lambda v, m: dict(n_gpus_70b=v),
+    "q4-offload_budget": lambda v, m: dict(offload_budget=v),
+    "q4-offload_budget['cpu']": lambda v, m: dict(offload_budget={"cpu": v}),
+    "q5-low0_map": lambda v, m: dict(low0_map=v),
+    "q5-low0_map[layer 0]": lambda v, m: dict(low0_map={**_q5_plan(), "model.layers.0": v}),
+    "q5-low0_map[key]": lambda v, m: dict(low0_map={**_q5_plan(), v if isinstance(v, (int, str)) else repr(v): 0}),
+}
+
+
+@NEEDS_REFERENCES
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("position", POSITIONS)
+def test_hostile_values_get_a_verdict(last_four_on_disk, position, value):
+    question = getattr(lesson04, position.split("-")[0])
+    assert_verdict(question.evaluate(POSITIONS[position](value, last_four_on_disk)))
+
+
+@pytest.mark.parametrize("answers", [
+    dict(low0_map={1: 2, "a": 3}),                                     # was a TypeError (int + str)
+    dict(low0_map={"model.embed_tokens": 0, "lm_head": torch.tensor([1, 2]), "model": 1}),  # was ambiguous bool
+    dict(offload_budget={"cpu": "1e400GB"}),                          # was an OverflowError
+])
+def test_answers_that_crashed_a_check_are_now_rejected(answers):
+    result = getattr(lesson04, "q5" if "low0_map" in answers else "q4").evaluate(answers)
+    assert result.status == INCORRECT and result.message, result

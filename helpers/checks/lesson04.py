@@ -11,7 +11,7 @@ import numbers
 import torch
 
 from ..checking import Question, expect, numbered
-from .common import as_id_rows, expect_course_model, reference_greedy, reference_tokenizer
+from .common import as_id_rows, expect_course_model, reference_greedy, reference_model, reference_tokenizer
 
 NOTEBOOK = "04_device_placement.ipynb"
 
@@ -83,6 +83,57 @@ def _as_device(value):
     raise ValueError(value)
 
 
+def _placement(value) -> str | None:
+    """A device map's value as one name: 'cpu', 'disk', 'cuda:N' (an int N is GPU N), 'mps'; None if it is none of them.
+
+    These are the values from_pretrained and infer_auto_device_map put in a map (a torch.device is read
+    as its name).
+    """
+    if isinstance(value, torch.device):
+        value = str(value)
+    if _is_int(value):
+        return f"cuda:{value}" if 0 <= value < 2**16 else None
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    if value in ("cpu", "disk", "mps"):
+        return value
+    if value == "cuda":
+        return "cuda:0"
+    index = value.removeprefix("cuda:")
+    if value.startswith("cuda:") and index.isdigit() and len(index) <= 5:
+        return f"cuda:{int(index)}"
+    return None
+
+
+def _placements(device_map, name: str, modules: set[str]) -> dict[str, str]:
+    """``device_map`` checked as a map from_pretrained could have made for a model with these ``modules``.
+
+    Its keys are module names of the model ('' is the whole model), none inside another (from_pretrained
+    refuses overlapping entries), and its values devices (:func:`_placement`); returns {module: placement}.
+    """
+    expect(isinstance(device_map, dict) and device_map, f"`{name}` should be a device map: a dict module name -> device")
+    keys = list(device_map)
+    odd = [k for k in keys if not isinstance(k, str)]
+    expect(not odd, f"`{name}` has a key that is not a module name: {str(odd[:1])[:60]} (keys are names "
+                    "such as 'model.layers.0')")
+    unknown = sorted(k for k in keys if k not in modules)
+    expect(not unknown, f"`{name}` names {unknown[:1]}, which is not a module of the model: use the module "
+                        "names the model has (model.named_modules())"[:300])
+    placed = {}
+    for key in keys:
+        placed[key] = _placement(device_map[key])
+        expect(placed[key] is not None,
+               f"`{name}` gives {key!r} the device {str(device_map[key])[:40]!r}: a device map's values are "
+               "'cpu', 'disk', or a GPU (its index, or 'cuda:N')")
+    for inner in keys:
+        parts = inner.split(".") if inner else []
+        outer = next((o for o in ("", *(".".join(parts[:i]) for i in range(1, len(parts)))) if o in placed), None)
+        expect(outer is None, f"`{name}` places both {outer!r} and {inner!r}, which is inside it: a device map "
+                              "gives each module one device (from_pretrained refuses overlapping entries)")
+    return placed
+
+
 def _device_of(name: str, device_map: dict):
     """The device a device map gives to the parameter ``name`` (longest matching module prefix)."""
     best, found = -1, None
@@ -143,15 +194,20 @@ def _check_q1(squeezed_device, layer20_planned, layer20_weight_device):
 
 def _check_q2(disk_model, disk_ids):
     expect_course_model(disk_model, "disk_model", weights=False)  # offloaded layers are on the meta device
+    ref = reference_model()
     device_map = disk_model.hf_device_map
-    expect(isinstance(device_map, dict),
+    expect(isinstance(device_map, dict) and device_map,
            "`disk_model` has no hf_device_map, so nothing was split or offloaded: pass a device_map dict "
            "that names 'disk' for the last layers")
-    n_layers = disk_model.config["num_hidden_layers"]
-    first_disk = n_layers - DISK_LAST
+    placed = _placements(device_map, "disk_model.hf_device_map", set(dict(ref.named_modules())))
+    names = [name for name, _ in ref.named_parameters(remove_duplicate=False)]  # lm_head's tied weight too
+    uncovered = [name for name in names if _device_of(name, placed) is None]
+    expect(not uncovered, f"`disk_model.hf_device_map` gives no device to {uncovered[:1]}: from_pretrained "
+                          "refuses a map that leaves out a parameter, so this map did not come from a load")
+    first_disk = ref.config.num_hidden_layers - DISK_LAST
     wrong_disk, not_disk, not_cpu = set(), set(), set()
-    for name in disk_model.parameter_names:
-        device = _device_of(name, device_map)
+    for name in names:
+        device = _device_of(name, placed)
         parts = name.split(".")
         layer = int(parts[2]) if name.startswith("model.layers.") else None
         if layer is not None and layer >= first_disk:
@@ -159,7 +215,7 @@ def _check_q2(disk_model, disk_ids):
                 not_disk.add(f"model.layers.{layer}")
         elif device == "disk":
             wrong_disk.add(".".join(parts[:3]) if layer is not None else name.rsplit(".", 1)[0])
-        elif device not in ("cpu", torch.device("cpu")):
+        elif device != "cpu":
             not_cpu.add(name.rsplit(".", 1)[0])
     expect(not not_disk, f"{len(not_disk)} of the last {DISK_LAST} decoder layers are not on 'disk' "
                          f"(e.g. {min(not_disk, default='')})")
@@ -167,6 +223,7 @@ def _check_q2(disk_model, disk_ids):
                            f"{', '.join(sorted(wrong_disk)[:3])}")
     expect(not not_cpu, "everything except the last layers should be on 'cpu' in this question "
                         f"(e.g. {min(not_cpu, default='')})")
+    _expect_offloaded_load(disk_model, ref)
     rows = as_id_rows(disk_ids)
     expect(len(rows) == 1, "one prompt, one output row: `disk_ids` should hold a single sequence")
     want, n_prompt = list(reference_greedy(PROMPT, NEW_TOKENS)), len(reference_tokenizer()(PROMPT)["input_ids"])
@@ -177,6 +234,34 @@ def _check_q2(disk_model, disk_ids):
            f"you generated {len(got) - n_prompt} new tokens, the question asks for {NEW_TOKENS} (max_new_tokens)")
     expect(got == want, "the new tokens differ from a greedy decode of the course model: use do_sample=False "
                         "(offloading must not change greedy output)")
+
+
+def _expect_offloaded_load(facts, ref) -> None:
+    """Reject a model whose facts are not what from_pretrained(MODEL, dtype=float32, device_map=<its map>) leaves.
+
+    An offloaded load keeps the offloaded weights on the meta device (``on_meta``), its first parameter
+    (the embedding, on 'cpu') holds the checkpoint's weights, and get_memory_footprint() still counts every
+    parameter: exactly the float32 model's footprint. A map written into ``hf_device_map`` by hand after a
+    plain load has no weight on the meta device.
+    """
+    expect(tuple(facts.parameter_names) == tuple(name for name, _ in ref.named_parameters()),
+           "`disk_model`'s parameters are not the course model's: load it with from_pretrained(MODEL, ...)")
+    expect(facts.on_meta,
+           "`disk_model.hf_device_map` sends layers to 'disk', but every weight of `disk_model` is in memory: "
+           "a load that offloads leaves those weights on the meta device. Load the model with "
+           "from_pretrained(MODEL, device_map=<your map>, offload_folder=...) instead of writing hf_device_map")
+    expect(facts.dtypes == frozenset({torch.float32}) and not facts.is_quantized and not facts.has_4bit_layers,
+           "the question loads the course model in float32 (dtype=torch.float32), not quantized")
+    expect(facts.device == torch.device("cpu"),
+           "`disk_model.device` (its first parameter's, the embedding) should be the CPU, as your map puts it")
+    rows, want = facts.embedding_rows, ref.get_input_embeddings().weight
+    expect(isinstance(rows, torch.Tensor) and rows.dtype == torch.float32 and rows.dim() == 2
+           and 0 < rows.shape[0] <= want.shape[0] and rows.shape[1] == want.shape[1]
+           and torch.equal(rows, want[: rows.shape[0]]),
+           "`disk_model`'s embedding does not hold the checkpoint's weights: load it with from_pretrained(MODEL, ...)")
+    expect(facts.memory_footprint == ref.get_memory_footprint(),
+           "`disk_model.get_memory_footprint()` is not the float32 course model's: an offloaded load still "
+           "counts the offloaded weights. Load it with from_pretrained(MODEL, dtype=torch.float32, device_map=...)")
 
 
 # --------------------------------------------------------------------------- q3
@@ -209,7 +294,7 @@ def _check_q4(offload_budget):
     value = offload_budget["cpu"]
     try:
         size = value if _is_int(value) else convert_file_size_to_int(value)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError):  # "1e400GB" is infinite bytes
         size = None
     expect(_is_int(size) and size > 0,
            "the budget should be a number of bytes (an int) or a size string such as '500MB' or '0.5GiB'")
@@ -242,16 +327,17 @@ def _plan_low0():
 def _check_q5(low0_map):
     expect(isinstance(low0_map, dict) and low0_map, "`low0_map` should be a device map: a dict module name -> device")
     model = meta_llama("7B")
-    want = _plan_low0()
+    placed = _placements(low0_map, "low0_map", set(dict(model.named_modules())))
+    want = {k: _placement(v) for k, v in _plan_low0().items()}
     names = [name for name, _ in model.named_parameters()]
-    got_devices = [_device_of(name, low0_map) for name in names]
+    got_devices = [_device_of(name, placed) for name in names]
     expect(all(d is not None for d in got_devices),
            "`low0_map` does not give a device to every parameter: use the map infer_auto_device_map returns")
     want_devices = [_device_of(name, want) for name in names]
-    expect(any(_is_int(d) for d in got_devices), "`low0_map` puts nothing on a GPU: plan with the GPU budget "
-                                                 "given in the question")
-    on_gpu0 = sum(d == 0 for d in got_devices)
-    want_gpu0 = sum(d == 0 for d in want_devices)
+    expect(any(d.startswith("cuda:") for d in got_devices),
+           "`low0_map` puts nothing on a GPU: plan with the GPU budget given in the question")
+    on_gpu0 = sum(d == "cuda:0" for d in got_devices)
+    want_gpu0 = sum(d == "cuda:0" for d in want_devices)
     expect(on_gpu0 <= want_gpu0, "GPU 0 holds too much: 'balanced_low_0' keeps GPU 0 (almost) empty. "
                                  "Lower GPU 0's budget with get_balanced_memory(..., low_zero=True)")
     expect(got_devices == want_devices,
