@@ -9,6 +9,7 @@ from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson05 as L
 from helpers.device import put_on_small_gpu
 from helpers.checks.common import reference_model, reference_tokenizer
+from hostile import HOSTILE, NEEDS_REFERENCES, assert_verdict, forged
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,7 @@ def models(course_model_path, tiny_model_path):
                     quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")),
         "tiny": load(tiny_model_path),
         "random_bf16": random_bf16,
+        "cast_bf16": load(course_model_path, dtype=torch.float32).to(torch.bfloat16),  # buffers in bf16 too
     }
 
 
@@ -183,3 +185,91 @@ def test_q2_accepts_a_mask_left_out_as_none():
 def test_q2_accepts_inputs_moved_to_the_gpu():
     inputs = reference_tokenizer()(L.PROMPT, return_tensors="pt").to("cuda")
     assert status(L.q2, prompt_inputs=inputs) == CORRECT
+
+
+# ---------------------------------------------------------------- facts the judge verifies
+
+def test_q1_q4_a_bf16_model_cast_after_loading_is_accepted(models):
+    assert status(L.q1, fixed_model=models["cast_bf16"]) == CORRECT
+    assert status(L.q4, model_fit=models["cast_bf16"]) == CORRECT
+
+
+def _claim(dtype, footprint=None):
+    def edit(record, folder):
+        model = next(iter(record.values()))
+        model["dtypes"] = [dtype]
+        model["memory_footprint"] = footprint if footprint is not None else model["memory_footprint"] // 2
+    return edit
+
+
+@pytest.mark.parametrize("question, var", [(L.q1, "fixed_model"), (L.q4, "model_fit")])
+def test_q1_q4_a_float32_model_that_claims_16_bits_is_rejected(models, question, var):
+    """A record saying bfloat16 (and half the footprint) about a float32 model: its embedding says otherwise."""
+    result = forged(question, {var: models["fp32"]}, _claim("bfloat16"))
+    assert result.status == INCORRECT and "not the checkpoint's in bfloat16" in result.message, result
+    result = forged(question, {var: models["fp32"]}, _claim("float16"))
+    assert result.status == INCORRECT and "float16" in result.message, result
+
+
+@pytest.mark.parametrize("question, var", [(L.q1, "fixed_model"), (L.q4, "model_fit")])
+def test_q1_q4_a_footprint_the_model_does_not_have_is_rejected(models, question, var):
+    result = forged(question, {var: models["bf16"]}, _claim("bfloat16", footprint=1))
+    assert result.status == INCORRECT and "get_memory_footprint" in result.message, result
+    assert forged(question, {var: models["bf16"]}, lambda record, folder: None).status == CORRECT
+
+
+# ---------------------------------------------------------------- q2: tensors of every kind
+
+@pytest.mark.parametrize("ids_dtype", [torch.uint32, torch.float32, torch.complex64, torch.bool,
+                                       torch.float8_e4m3fn])
+def test_q2_ids_that_are_not_integers_are_rejected(ids_dtype):
+    """uint32, float, complex and float8 ids once crashed the check (promotion, embedding, comparison)."""
+    ids = reference_tokenizer()(L.PROMPT, return_tensors="pt")["input_ids"]
+    result = L.q2.evaluate({"prompt_inputs": {"input_ids": ids.to(ids_dtype)}})
+    assert result.status == INCORRECT and "input_ids" in result.message, result
+
+
+@pytest.mark.parametrize("mask, right", [
+    (lambda ids: torch.ones(ids.shape), True),                          # a float mask of ones: generate takes it
+    (lambda ids: torch.ones(ids.shape, dtype=torch.bool), True),
+    (lambda ids: torch.zeros_like(ids), False),                         # attends to nothing
+    (lambda ids: torch.full_like(ids, 7), False),
+    (lambda ids: torch.full(ids.shape, float("nan")), False),
+    (lambda ids: torch.ones(ids.shape, dtype=torch.complex64), False),
+    (lambda ids: torch.ones(ids.shape, dtype=torch.uint32), False),
+])
+def test_q2_attention_masks(mask, right):
+    ids = reference_tokenizer()(L.PROMPT, return_tensors="pt")["input_ids"]
+    result = L.q2.evaluate({"prompt_inputs": {"input_ids": ids.int(), "attention_mask": mask(ids)}})
+    assert result.status == (CORRECT if right else INCORRECT), result
+
+
+def test_q2_keys_generate_does_not_take_are_rejected():
+    inputs = dict(reference_tokenizer()(L.PROMPT, return_tensors="pt"))
+    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])  # generate() raises on it for this model
+    result = L.q2.evaluate({"prompt_inputs": inputs})
+    assert result.status == INCORRECT and "token_type_ids" in result.message, result
+
+
+# ---------------------------------------------------------------- every question answers hostile values
+
+POSITIONS = {  # question -> how a hostile value v is placed among otherwise right answers
+    "q1-fixed_model": lambda v: dict(fixed_model=v),
+    "q2-prompt_inputs": lambda v: dict(prompt_inputs=v),
+    "q2-input_ids": lambda v: dict(prompt_inputs={"input_ids": v}),
+    "q2-attention_mask": lambda v: dict(prompt_inputs={
+        "input_ids": reference_tokenizer()(L.PROMPT, return_tensors="pt")["input_ids"], "attention_mask": v}),
+    "q3-batch_tokenizer": lambda v: dict(batch_tokenizer=v),
+    "q4-model_fit": lambda v: dict(model_fit=v),
+    "q5-lists_error": lambda v: dict(lists_error=v, offline_error=OSError, cpu_oom_error=RuntimeError),
+    "q5-offline_error": lambda v: dict(lists_error=AttributeError, offline_error=v, cpu_oom_error=RuntimeError),
+    "q5-cpu_oom_error": lambda v: dict(lists_error=AttributeError, offline_error=OSError, cpu_oom_error=v),
+}
+
+
+@NEEDS_REFERENCES
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("position", POSITIONS)
+def test_hostile_values_get_a_verdict(position, value):
+    question = getattr(L, position.split("-")[0])
+    assert_verdict(question.evaluate(POSITIONS[position](value)))

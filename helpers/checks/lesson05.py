@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import torch
 
 from ..answers import ClassRef, ExceptionRef
-from ..checking import Question, expect, numbered
+from ..checking import Incorrect, Question, expect, numbered
 from ..device import SMALL_GPU_MIB
 from .common import expect_course_model, reference_model, reference_tokenizer
 
@@ -28,7 +28,7 @@ def _type_name(value) -> str | None:
     """An exception class, its name ('OSError', 'builtins.OSError') or an exception instance -> the class name."""
     if isinstance(value, ClassRef) and value.is_subclass_of("builtins.BaseException"):
         return value.name.rsplit(".", 1)[-1]
-    if isinstance(value, ExceptionRef):
+    if isinstance(value, ExceptionRef) and isinstance(value.type, ClassRef):
         return value.type.name.rsplit(".", 1)[-1]
     if isinstance(value, str) and value.strip():
         return value.strip().rsplit(".", 1)[-1]
@@ -57,6 +57,33 @@ def _reference_errors() -> dict[str, str]:
     }
 
 
+def _bytes_per_element(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _expect_weights_in(facts, name: str, dtype: torch.dtype) -> None:
+    """Reject a (course) model whose reported dtype and footprint do not match its saved weights.
+
+    The judge reads the first rows of the input embedding: a model whose weights are ``dtype`` holds the
+    checkpoint's float32 values rounded to ``dtype``, exactly. get_memory_footprint() of such a model is
+    its parameters in ``dtype`` plus its few buffers (rotary frequencies, float32 after from_pretrained,
+    ``dtype`` after a cast).
+    """
+    ref = reference_model()
+    rows, want = facts.embedding_rows, ref.get_input_embeddings().weight
+    expect(isinstance(rows, torch.Tensor) and rows.dtype == torch.float32 and rows.dim() == 2
+           and 0 < rows.shape[0] <= want.shape[0] and rows.shape[1] == want.shape[1]
+           and torch.equal(rows, want[: rows.shape[0]].detach().to(dtype).float()),
+           f"`{name}`'s weights are not the checkpoint's in {str(dtype).removeprefix('torch.')}: load it with "
+           f"from_pretrained(..., dtype={dtype})")
+    params = sum(p.numel() for p in ref.parameters())
+    buffers = sum(b.numel() for b in ref.buffers())
+    size = _bytes_per_element(dtype)
+    expect(facts.memory_footprint in (size * params + 4 * buffers, size * (params + buffers)),
+           f"`{name}.get_memory_footprint()` is not what the course model takes in "
+           f"{str(dtype).removeprefix('torch.')}: check the model itself, not a copy or a number")
+
+
 # --------------------------------------------------------------------------- checks
 
 def _check_q1(fixed_model):
@@ -67,44 +94,86 @@ def _check_q1(fixed_model):
     expect(dtypes == {torch.bfloat16},
            f"its weights are {sorted(map(str, dtypes))}: the snippet asks for bfloat16. dtype strings "
            "must be torch's own names (or pass the torch dtype object)")
+    _expect_weights_in(fixed_model, "fixed_model", torch.bfloat16)
+
+
+GENERATE_KEYS = ("input_ids", "attention_mask")   # what the course tokenizer returns, and generate() takes
+ID_DTYPES = (torch.int64, torch.int32)            # what an embedding lookup accepts
+MASK_DTYPES = (torch.int64, torch.int32, torch.bool, torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 def _check_q2(prompt_inputs):
     expect(isinstance(prompt_inputs, Mapping) and "input_ids" in prompt_inputs,
            "`prompt_inputs` should be what the tokenizer returns (a dict-like BatchEncoding with "
            "input_ids), so that generate(**prompt_inputs) works")
+    extra = [k for k in prompt_inputs if k not in GENERATE_KEYS]
+    expect(not extra, f"`prompt_inputs` has {str(extra[:1])[:60]} besides input_ids and attention_mask: "
+                      "generate(**prompt_inputs) refuses arguments the model does not use")
     ids = prompt_inputs["input_ids"]
     expect(isinstance(ids, torch.Tensor),
            f"input_ids is a {type(ids).__name__}, not a tensor: generate() needs tensors")
     expect(ids.dim() == 2 and ids.shape[0] == 1,
            f"input_ids has shape {tuple(ids.shape)}; generate() wants [batch, sequence], here [1, n]")
+    expect(ids.dtype in ID_DTYPES, f"input_ids is a {ids.dtype} tensor: token ids are integers (torch.long, "
+                                   "as the tokenizer returns them with return_tensors='pt')")
     want = reference_tokenizer()(PROMPT, return_tensors="pt")["input_ids"]
-    expect(torch.equal(ids.cpu(), want), "those are not the ids of the prompt given in the question")
+    expect(ids.shape == want.shape and torch.equal(ids.cpu().long(), want),
+           "those are not the ids of the prompt given in the question")
     mask = prompt_inputs.get("attention_mask")
     expect(mask is None or (isinstance(mask, torch.Tensor) and mask.shape == ids.shape),
            "attention_mask should be a tensor with the same shape as input_ids")
+    if mask is not None:
+        expect(mask.dtype in MASK_DTYPES, f"attention_mask is a {mask.dtype} tensor: it holds 1 (attend) and "
+                                          "0 (padding), as the tokenizer returns it")
+        expect(bool((mask == 1).all()), "attention_mask should be all ones here: one prompt, no padding "
+                                        "(keep the mask the tokenizer returns)")
     with torch.no_grad():  # the reference model is on the CPU; the answer may be on a GPU
-        out = reference_model().generate(**{k: v.cpu() if isinstance(v, torch.Tensor) else v
-                                            for k, v in prompt_inputs.items()
-                                            if k in ("input_ids", "attention_mask")},
-                                         max_new_tokens=1, do_sample=False)
+        inputs = {"input_ids": ids.cpu().long()}
+        if mask is not None:
+            inputs["attention_mask"] = mask.cpu().long()
+        out = reference_model().generate(**inputs, max_new_tokens=1, do_sample=False)
     expect(out.shape[1] == ids.shape[1] + 1, "generate(**prompt_inputs) did not add a token")
+
+
+def _call_tokenizer(tokenizer, *args, **kwargs):
+    """Call the learner's tokenizer; whatever it raises is a verdict on the tokenizer, not a broken check."""
+    try:
+        return tokenizer(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - any error here comes from the learner's tokenizer settings
+        raise Incorrect(f"calling `batch_tokenizer` raised {type(e).__name__}: {str(e)[:120]}") from None
+
+
+def _expect_encoding(enc, n_rows: int, vocab: int) -> None:
+    """A padded batch from the learner's tokenizer: id and mask tensors of one shape, ids the model knows."""
+    ids, mask = enc.get("input_ids"), enc.get("attention_mask")
+    expect(isinstance(ids, torch.Tensor) and isinstance(mask, torch.Tensor) and ids.dim() == 2
+           and ids.shape[0] == n_rows and mask.shape == ids.shape
+           and ids.dtype in ID_DTYPES and mask.dtype in MASK_DTYPES,
+           "padding=True, return_tensors='pt' should give input_ids and attention_mask tensors of one shape")
+    expect(bool(((ids >= 0) & (ids < vocab)).all()), "the padded batch holds token ids the model has no "
+                                                     "embedding for")
+    expect(bool(((mask == 0) | (mask == 1)).all()), "the attention mask should hold only 0 and 1")
 
 
 def _check_q3(batch_tokenizer):
     ref_tok, model = reference_tokenizer(), reference_model()
     expect(callable(batch_tokenizer) and hasattr(batch_tokenizer, "padding_side"),
            "`batch_tokenizer` should be a tokenizer (from AutoTokenizer.from_pretrained)")
-    expect(batch_tokenizer("Hello")["input_ids"] == ref_tok("Hello")["input_ids"],
+    hello = _call_tokenizer(batch_tokenizer, "Hello")
+    expect(isinstance(hello, Mapping) and hello.get("input_ids") == ref_tok("Hello")["input_ids"],
            "that tokenizer splits text differently from the course tokenizer: start from `tok_nopad`")
     expect(batch_tokenizer.pad_token is not None,
            "it still has no pad token, so padding=True raises: give it one")
-    expect(batch_tokenizer.pad_token_id < model.get_input_embeddings().num_embeddings,
+    vocab = model.get_input_embeddings().num_embeddings
+    pad_id = batch_tokenizer.pad_token_id
+    expect(isinstance(pad_id, int) and 0 <= pad_id < vocab,
            "its pad token is a new token the model has no embedding for: reuse an existing token "
            "(the end-of-sequence token is the usual choice)")
     expect(batch_tokenizer.padding_side == "left",
            "it pads on the right: a decoder-only model would continue after the pad tokens")
-    enc = batch_tokenizer(PROMPTS, padding=True, return_tensors="pt")
+    enc = _call_tokenizer(batch_tokenizer, PROMPTS, padding=True, return_tensors="pt")
+    _expect_encoding(enc, len(PROMPTS), vocab)
+    enc = {"input_ids": enc["input_ids"].long(), "attention_mask": enc["attention_mask"].long()}
     short = ref_tok(PROMPTS[0], return_tensors="pt")  # the prompt that gets padded
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)
@@ -116,14 +185,18 @@ def _check_q3(batch_tokenizer):
 
 def _check_q4(model_fit):
     expect_course_model(model_fit, "model_fit")
+    dtypes = set(model_fit.dtypes)
+    if not model_fit.is_quantized and len(dtypes) == 1:  # the judge knows what such a model takes
+        (dtype,) = dtypes
+        _expect_weights_in(model_fit, "model_fit", dtype)
     need = model_fit.memory_footprint
+    expect(isinstance(need, int) and need > 0, "`model_fit` reports no memory footprint: check the model itself")
     expect(need <= SMALL_GPU_MIB * 2**20,
            f"`model_fit` needs {need / 2**20:.1f} MiB and does not fit the {SMALL_GPU_MIB} MiB GPU: "
            "put_on_small_gpu(model_fit) raises; take the next rung of the ladder")
     expect(not model_fit.is_quantized,
            "it fits, but you skipped a rung: 4-bit changes the weights, and the cheaper first rung "
            "(a smaller dtype) already fits")
-    dtypes = set(model_fit.dtypes)
     expect(dtypes <= {torch.bfloat16, torch.float16},
            f"its weights are {sorted(map(str, dtypes))}: the first rung is a 16-bit dtype")
 
