@@ -292,93 +292,326 @@ def save(question: str, values: dict, folder) -> None:
 
 
 # --------------------------------------------------------------------------- load (in the checking process)
+#
+# The records were written in the learner's kernel, so they may be forged. :func:`load` accepts a record
+# only if each of its fields has exactly the type :func:`save` writes (one schema per kind, in
+# :data:`_SCHEMAS`); anything else raises :class:`AnswerError` naming the field. A check can then rely on
+# the declared types of :class:`ModelFacts` and the other records.
+
+MAX_FOLDER_BYTES = 256_000_000        # one saved tokenizer or adapter folder, all files together
+MAX_FOLDER_ENTRIES = 256              # files and folders inside it
+MAX_NESTING = 100                     # levels of nested containers in one answer
+_KEY_TYPES = (type(None), bool, int, float, str)   # what :func:`_key` leaves as a dict key
+
 
 def _read_regular(path: Path, limit: int) -> bytes:
     """The bytes of a regular file (not a link, FIFO or device) of at most ``limit`` bytes."""
     import os
     import stat
 
-    try:
-        st = os.lstat(path)
+    try:  # O_NOFOLLOW: a link is refused; O_NONBLOCK: a FIFO swapped in is never waited on
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise AnswerError("no answer was saved for it (the grader's extraction did not run this far)") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise AnswerError(f"{path.name} is not a regular file")
-    if st.st_size > limit:
+    except OSError:
+        raise AnswerError(f"{path.name} is not a regular file") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise AnswerError(f"{path.name} is not a regular file")
+        if st.st_size > limit:
+            raise AnswerError(f"{path.name} is larger than {limit} bytes")
+        data = f.read(limit + 1)
+    if len(data) > limit:
         raise AnswerError(f"{path.name} is larger than {limit} bytes")
-    return path.read_bytes()
+    return data
+
+
+def _check_tree(path: Path) -> None:
+    """Refuse a saved folder holding anything but regular files and folders, or too much of them.
+
+    Walks with ``lstat`` (never following a link, never opening a FIFO or a device), so that a
+    forged folder can neither point the loader outside the answers nor make it wait forever.
+    """
+    import os
+    import stat
+
+    entries, total, todo = 0, 0, [(path, 0)]
+    while todo:
+        folder, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise AnswerError("a saved folder is nested too deeply")
+        with os.scandir(folder) as it:
+            for entry in it:
+                entries += 1
+                if entries > MAX_FOLDER_ENTRIES:
+                    raise AnswerError(f"a saved folder holds more than {MAX_FOLDER_ENTRIES} files")
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    todo.append((Path(entry.path), depth + 1))
+                elif stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+                    if total > MAX_FOLDER_BYTES:
+                        raise AnswerError(f"a saved folder is larger than {MAX_FOLDER_BYTES} bytes")
+                else:
+                    raise AnswerError(f"{entry.name!r} in a saved folder is not a regular file or folder "
+                                      "(a link, a FIFO, a device or a socket)")
 
 
 def _inside(root: Path, name) -> Path:
-    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+    """The saved folder ``root/name``: a plain name, a real folder (no link), holding only files and folders."""
+    import os
+    import stat
+
+    if type(name) is not str or "/" in name or "\\" in name or "\0" in name or name in ("", ".", ".."):
         raise AnswerError("a saved folder name is not a plain name")
-    path = root / name
-    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()) or not path.is_dir():
-        raise AnswerError("a saved folder is missing or outside the answers folder")
-    return path
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode) or not stat.S_ISDIR(os.lstat(root / name).st_mode):
+            raise FileNotFoundError
+    except (FileNotFoundError, NotADirectoryError):
+        raise AnswerError("a saved folder is missing or outside the answers folder") from None
+    _check_tree(root / name)
+    return root / name
 
 
-def _decode(node, tensors: dict, root: Path):
-    if isinstance(node, list):
-        return [_decode(v, tensors, root) for v in node]
-    if isinstance(node, tuple):
-        return tuple(_decode(v, tensors, root) for v in node)
-    if not isinstance(node, dict):
-        if isinstance(node, (set, frozenset)):
-            raise AnswerError("sets are saved as tagged lists")
+# --- field types: each takes the raw field and returns the decoded value, or raises AnswerError
+
+class _Context:
+    def __init__(self, tensors: dict, root: Path):
+        self.tensors, self.root = tensors, root
+
+
+def _wrong(where: str, what: str) -> AnswerError:
+    return AnswerError(f"the saved record is malformed: `{where}` should be {what}")
+
+
+def _str(value, where, ctx, depth):
+    if type(value) is not str:
+        raise _wrong(where, "a string")
+    return value
+
+
+def _bool(value, where, ctx, depth):
+    if type(value) is not bool:
+        raise _wrong(where, "True or False")
+    return value
+
+
+def _count(value, where, ctx, depth):
+    if type(value) is not int or value < 0:
+        raise _wrong(where, "an integer >= 0")
+    return value
+
+
+def _optional(field):
+    def check(value, where, ctx, depth):
+        return None if value is None else field(value, where, ctx, depth)
+    return check
+
+
+def _strs(value, where, ctx, depth):
+    if type(value) not in (list, tuple) or any(type(v) is not str for v in value):
+        raise _wrong(where, "a list of strings")
+    return tuple(value)
+
+
+def _str_key_dict(value, where, ctx, depth):
+    """A dict of answer data whose keys are strings (a config's ``to_dict()``)."""
+    value = _decode(value, ctx, depth + 1)
+    if type(value) is not dict or any(type(k) is not str for k in value):
+        raise _wrong(where, "a dict with string keys")
+    return value
+
+
+def _mapping_items(value, where, ctx, depth):
+    """The items of a mapping that was not a plain dict: a dict whose keys :func:`_key` wrote."""
+    if type(value) is not dict or any(type(k) not in _KEY_TYPES for k in value):
+        raise _wrong(where, "a dict with numbers or strings as keys")
+    return {k: _decode(v, ctx, depth + 1) for k, v in value.items()}
+
+
+_DTYPES = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
+
+
+def _dtype_name(value, where, ctx, depth):
+    if type(value) is not str or value not in _DTYPES:
+        raise _wrong(where, "the name of a torch dtype")
+    return _DTYPES[value]
+
+
+def _float_dtypes(value, where, ctx, depth):
+    if type(value) not in (list, tuple):
+        raise _wrong(where, "a list of dtype names")
+    dtypes = frozenset(_dtype_name(v, where, ctx, depth) for v in value)
+    if not all(d.is_floating_point for d in dtypes):
+        raise _wrong(where, "a list of floating-point dtype names")
+    return dtypes
+
+
+def _device_name(value, where, ctx, depth):
+    if type(value) is not str or len(value) > 100:
+        raise _wrong(where, "a device name")
+    try:
+        return torch.device(value)
+    except Exception:  # noqa: BLE001 - torch says RuntimeError today; any refusal is a malformed record
+        raise _wrong(where, "a device name") from None
+
+
+def _device_map(value, where, ctx, depth):
+    placement = _str_key_dict(value, where, ctx, depth)
+    for v in placement.values():
+        if not (type(v) is str or (type(v) is int and v >= 0) or isinstance(v, torch.device)):
+            raise _wrong(where, "a dict of module names to devices (an int >= 0, a name or a torch.device)")
+    return placement
+
+
+def _tensor_key(value, where, ctx, depth):
+    if type(value) is not str or value not in ctx.tensors:
+        raise AnswerError(f"the saved record is malformed: `{where}`: a tensor is missing from the saved tensors")
+    return ctx.tensors[value]
+
+
+def _nonfinite(value, where, ctx, depth):
+    if value not in ("inf", "-inf", "nan"):
+        raise _wrong(where, "'inf', '-inf' or 'nan'")
+    return float(value)
+
+
+def _record_of(kind):
+    def check(value, where, ctx, depth):
+        if type(value) is not dict or value.get(KIND) != kind:
+            raise _wrong(where, f"a record of kind {kind!r}")
+        try:
+            return _record(value, ctx, depth + 1)
+        except AnswerError as e:
+            raise AnswerError(f"{e} (in `{where}`)"[:400]) from None
+    return check
+
+
+def _embedding_rows(value, where, ctx, depth):
+    if value is None:
+        return None
+    rows = _record_of("tensor")(value, where, ctx, depth)
+    if rows.dtype != torch.float32 or rows.dim() != 2 or rows.shape[0] > EMBEDDING_ROWS:
+        raise _wrong(where, f"a float32 tensor of at most {EMBEDDING_ROWS} rows")
+    return rows
+
+
+def _folder(value, where, ctx, depth):
+    return _inside(ctx.root, value)
+
+
+def _side(value, where, ctx, depth):
+    if value not in ("left", "right"):
+        raise _wrong(where, "'left' or 'right'")
+    return value
+
+
+def _items(value, where, ctx, depth):
+    if type(value) not in (list, tuple):
+        raise _wrong(where, "a list")
+    return [_decode(v, ctx, depth + 1) for v in value]
+
+
+_CLASS = _record_of("class")
+_OPTIONAL = object()  # marks a field a record may leave out
+
+
+def _model_schema():
+    types = {"type": _CLASS, "model_type": _optional(_str), "config": _str_key_dict,
+             "num_parameters": _count, "parameter_names": _strs, "dtypes": _float_dtypes,
+             "device": _device_name, "on_meta": _bool, "hf_device_map": _optional(_device_map),
+             "memory_footprint": _count, "is_quantized": _bool, "quantization_config": _optional(_str_key_dict),
+             "has_4bit_layers": _bool, "attn_implementation": _optional(_str), "num_embeddings": _optional(_count),
+             "embedding_rows": _embedding_rows}
+    assert set(types) == {f.name for f in fields(ModelFacts)}, "ModelFacts and its schema disagree"
+    return types
+
+
+# kind -> (what it loads as, {field: type}); a field given as (type, _OPTIONAL) may be left out.
+# Every field of a record must be listed here, and a record with a field not listed is refused.
+_SCHEMAS = {
+    "placeholder": (lambda: PLACEHOLDER, {}),
+    "float": (lambda text: text, {"text": _nonfinite}),
+    "dtype": (lambda name: name, {"name": _dtype_name}),
+    "device": (lambda name: name, {"name": _device_name}),
+    "tensor": (lambda key, device=None: key, {"key": _tensor_key, "device": (_str, _OPTIONAL)}),
+    "set": (lambda items: _as_set(items), {"items": _items}),
+    "mapping": (lambda type, items: items, {"type": _CLASS, "items": _mapping_items}),
+    "class": (ClassRef, {"module": _str, "name": _str, "mro": _strs}),
+    "exception": (ExceptionRef, {"type": _CLASS, "message": _str}),
+    "config": (ConfigRef, {"type": _CLASS, "values": _str_key_dict}),
+    "opaque": (Opaque, {"type": _CLASS, "text": _str}),
+    "model": (ModelFacts, _model_schema()),
+    "adapter": (AdapterFacts, {"type": _CLASS, "base": _record_of("model"), "lora_parameters": _count,
+                               "folder": _folder}),
+    "tokenizer": (lambda folder, padding_side, truncation_side: _tokenizer(folder, padding_side, truncation_side),
+                  {"folder": _folder, "padding_side": _side, "truncation_side": _side}),
+}
+
+
+def _as_set(items: list) -> set:
+    try:
+        return set(items)
+    except TypeError:
+        raise _wrong("set.items", "hashable values") from None
+
+
+def _tokenizer(folder: Path, padding_side: str, truncation_side: str):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False, local_files_only=True,
+                                         padding_side=padding_side, truncation_side=truncation_side)
+
+
+def _record(node: dict, ctx: _Context, depth: int):
+    """A tagged record (``{KIND: kind, field: ...}``) checked against its kind's schema, then built."""
+    kind = node[KIND]
+    if type(kind) is not str or kind not in _SCHEMAS:
+        raise AnswerError(f"unknown kind of answer {kind!r}"[:120])
+    build, schema = _SCHEMAS[kind]
+    given = set(node) - {KIND}
+    required = {name for name, t in schema.items() if not isinstance(t, tuple)}
+    if not required <= given <= set(schema):
+        missing, extra = sorted(required - given), sorted(map(str, given - set(schema)))
+        raise AnswerError(f"the saved {kind} record is malformed: "
+                          + (f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra)}"[:120]))
+    values = {}
+    for name, field in schema.items():  # in the schema's order, so that the first bad field is always named
+        if name in given:
+            field = field[0] if isinstance(field, tuple) else field
+            values[name] = field(node[name], f"{kind}.{name}", ctx, depth)
+    return build(**values)
+
+
+def _decode(node, ctx: _Context, depth: int = 0):
+    if depth > MAX_NESTING:
+        raise AnswerError("the saved answer is nested too deeply")
+    t = type(node)
+    if node is None or t in (bool, int, float, str, bytes):
         return node
-    kind = node.get(KIND)
-    if kind is None:
-        return {k: _decode(v, tensors, root) for k, v in node.items()}
-    if kind == "placeholder":
-        return PLACEHOLDER
-    if kind == "float":
-        return float(node["text"])
-    if kind == "dtype":
-        dtype = getattr(torch, str(node["name"]), None)
-        if not isinstance(dtype, torch.dtype):
-            raise AnswerError(f"unknown dtype {node['name']!r}")
-        return dtype
-    if kind == "device":
-        return torch.device(node["name"])
-    if kind == "tensor":
-        if node["key"] not in tensors:
-            raise AnswerError("a tensor is missing from the saved tensors")
-        return tensors[node["key"]]
-    if kind == "set":
-        return set(_decode(v, tensors, root) for v in node["items"])
-    if kind == "mapping":
-        return {k: _decode(v, tensors, root) for k, v in node["items"].items()}
-    if kind == "class":
-        return ClassRef(str(node["module"]), str(node["name"]), tuple(map(str, node["mro"])))
-    if kind == "exception":
-        return ExceptionRef(_decode(node["type"], tensors, root), str(node["message"]))
-    if kind == "config":
-        return ConfigRef(_decode(node["type"], tensors, root), _decode(node["values"], tensors, root))
-    if kind == "opaque":
-        return Opaque(_decode(node["type"], tensors, root), str(node["text"]))
-    if kind == "model":
-        values = {f.name: _decode(node[f.name], tensors, root) for f in fields(ModelFacts)}
-        values["dtypes"] = frozenset(_decode({KIND: "dtype", "name": d}, tensors, root) for d in node["dtypes"])
-        values["device"] = torch.device(node["device"])
-        values["parameter_names"] = tuple(node["parameter_names"])
-        return ModelFacts(**values)
-    if kind == "adapter":
-        return AdapterFacts(_decode(node["type"], tensors, root), _decode(node["base"], tensors, root),
-                            int(node["lora_parameters"]), _inside(root, node["folder"]))
-    if kind == "tokenizer":
-        from transformers import AutoTokenizer
-        sides = {k: node[k] for k in ("padding_side", "truncation_side") if node.get(k) in ("left", "right")}
-        return AutoTokenizer.from_pretrained(str(_inside(root, node["folder"])), trust_remote_code=False,
-                                             local_files_only=True, **sides)
-    raise AnswerError(f"unknown kind of answer {kind!r}")
+    if t is list:
+        return [_decode(v, ctx, depth + 1) for v in node]
+    if t is tuple:
+        return tuple(_decode(v, ctx, depth + 1) for v in node)
+    if t is dict:
+        if KIND in node:
+            return _record(node, ctx, depth)
+        if not all(type(k) in _KEY_TYPES for k in node):
+            raise AnswerError("the saved answer is malformed: a dict key is not a number or a string")
+        return {k: _decode(v, ctx, depth + 1) for k, v in node.items()}
+    if t in (set, frozenset):
+        raise AnswerError("the saved answer is malformed: sets are saved as tagged lists")
+    raise AnswerError(f"the saved answer is malformed: {t.__name__} is not answer data")
 
 
 def load(question: str, folder) -> dict:
     """The answers of ``question`` saved in ``folder`` by :func:`save`: ``{variable: value}``.
 
-    Raises :class:`AnswerError` when they are missing or not plain data.
+    Raises :class:`AnswerError` when they are missing, not plain data, or not records of the shape
+    :func:`save` writes (:data:`_SCHEMAS`).
     """
+    import os
+
     from safetensors.torch import load as load_tensors
 
     folder = Path(folder)
@@ -388,18 +621,19 @@ def load(question: str, folder) -> dict:
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError) as e:
         raise AnswerError(f"the saved answer is not plain data ({type(e).__name__})") from None
     tensors = {}
-    if (folder / f"{question}.safetensors").exists():
+    if os.path.lexists(folder / f"{question}.safetensors"):
         try:
             tensors = load_tensors(_read_regular(folder / f"{question}.safetensors", MAX_TENSOR_BYTES))
         except AnswerError:
             raise
         except Exception as e:  # noqa: BLE001 - a malformed file is the answer's problem
             raise AnswerError(f"the saved tensors cannot be read ({type(e).__name__})") from None
-    if not isinstance(tree, dict):
+    if type(tree) is not dict or not all(type(k) is str for k in tree):
         raise AnswerError("the saved answer is not a dict of variables")
+    ctx = _Context(tensors, folder / question)
     try:
-        return {str(k): _decode(v, tensors, folder / question) for k, v in tree.items()}
+        return {k: _decode(v, ctx) for k, v in tree.items()}
     except AnswerError:
         raise
-    except Exception as e:  # noqa: BLE001 - malformed data (a missing field, a wrong type) is not a verdict
+    except Exception as e:  # noqa: BLE001 - e.g. a tokenizer folder its loader refuses: not a verdict
         raise AnswerError(f"the saved answer is malformed ({type(e).__name__}: {str(e)[:120]})") from None
