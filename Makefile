@@ -20,12 +20,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup browser lab test test-quick bench execute help hub hub-deps hub-loadtest hub-root workshop-prereqs
+.PHONY: setup browser lab test test-quick fuzz bench execute help hub hub-deps hub-loadtest hub-root workshop-prereqs
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
 	@echo "make test   - set up, then run the whole test suite"
 	@echo "make test-quick - the authors' loop: unit and check tests, exercises in sync (no notebooks)"
+	@echo "make fuzz   - random hostile answers and forged records against every check, 500 per test (minutes)"
 	@echo "make setup  - create .venv, install the pins, prepare the course models"
 	@echo "make browser - install Debian's chromium and bubblewrap for the browser and sandbox tests (root only)"
 	@echo "make bench  - benchmark notebooks, loading and decoding (writes BENCHMARK.md)"
@@ -69,6 +70,13 @@ test: setup browser workshop-prereqs
 test-quick: setup
 	$(PY) -m helpers exercises build --check
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow" $(PYTEST_PARALLEL) --durations=5
+
+# The suite's Hypothesis tests are derandomized (profile "ci" in conftest.py: the same examples on every
+# run). This target draws new random ones, many more, and keeps failures in .hypothesis/ to replay first;
+# add each value it finds to HOSTILE (tests/test_checks_fuzz.py) so the normal suite keeps it fixed.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz OMP_NUM_THREADS=1 $(PY) -m pytest tests/test_checks_fuzz.py tests/test_answers.py \
+		-n $(TEST_WORKERS) --dist load --durations=5
 
 execute: setup
 	$(PY) -m tools.execute $(NB)

@@ -11,6 +11,16 @@ and every notebook kernel (a child process) see it:
 COURSE_BREAK_REFERENCES=1 makes every check's reference model and tokenizer raise
 (tests/test_check_tests_notice_a_broken_check.py runs the lesson check tests that way:
 they must fail, not pass).
+
+Hypothesis (tests/test_checks_fuzz.py, tests/test_answers.py) runs under a profile:
+
+* ``ci`` (the default: ``make test``, ``make test-quick``, CI) - derandomized, so every run draws the
+  same examples and a red test is red again on the next run; no example database; a failure prints
+  the blob that reproduces it (``@reproduce_failure``);
+* ``fuzz`` (``make fuzz``, or ``HYPOTHESIS_PROFILE=fuzz``) - random, 500 examples per test, and the
+  failing examples kept in ``.hypothesis/`` to be tried first next time. Whatever it finds goes into
+  the explicit regression lists (``HOSTILE`` in tests/test_checks_fuzz.py), so that the normal suite
+  keeps it fixed.
 """
 
 import os
@@ -21,6 +31,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["COURSE_PROGRESS_FILE"] = ""
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None,
+                          max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", derandomize=False, print_blob=True, deadline=None, max_examples=500,
+                          database=DirectoryBasedExampleDatabase(
+                              os.path.join(os.path.dirname(os.path.abspath(__file__)), ".hypothesis", "examples")))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _break_references() -> None:
