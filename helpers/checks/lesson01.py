@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
 from ..answers import ClassRef
 from ..checking import Question, expect, numbered
 from ..device import best_device
-from .common import as_id_rows, expect_course_model, reference_greedy, reference_model, reference_tokenizer
+from .common import as_id_rows, as_integer, expect_course_model, reference_greedy, reference_model, reference_tokenizer
 
 NOTEBOOK = "01_loading.ipynb"
 PROMPT = "The capital of France is"
@@ -49,11 +47,7 @@ def _check_q2(dispatched_class, tiny_model_type):
 
 
 def _check_q3(n_params):
-    expect(isinstance(n_params, numbers.Integral) and not isinstance(n_params, bool)
-           or (isinstance(n_params, torch.Tensor) and n_params.numel() == 1
-               and not n_params.is_floating_point()),
-           "`n_params` should be an integer (an exact count, not an estimate like 135e6)")
-    n = int(n_params)
+    n = as_integer(n_params, "n_params", "an integer (an exact count, not an estimate like 135e6)")
     ref = reference_model()
     exact = ref.num_parameters()
     double = sum(t.numel() for t in ref.state_dict().values())
@@ -64,7 +58,7 @@ def _check_q3(n_params):
 
 
 def _check_q4(greedy_ids):
-    rows = as_id_rows(greedy_ids)
+    rows = as_id_rows(greedy_ids, "greedy_ids")
     expect(len(rows) == 1, "one prompt, one output row: `greedy_ids` should hold a single sequence")
     want = list(reference_greedy(PROMPT, NEW_TOKENS))
     got, n_prompt = rows[0], len(reference_tokenizer()(PROMPT)["input_ids"])

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 
 from ..checking import Question, expect, numbered
-from .common import as_id_rows, reference_greedy, reference_model, reference_tokenizer
+from .common import as_id_rows, as_mask_rows, reference_greedy, reference_model, reference_tokenizer
 
 NOTEBOOK = "02_generation.ipynb"
 
@@ -64,7 +64,7 @@ def _greedy_reply(question: str, max_new_tokens: int) -> str:
 
 
 def _one_row(value, name: str) -> list[int]:
-    rows = as_id_rows(value)
+    rows = as_id_rows(value, name)
     expect(len(rows) == 1, f"`{name}` should hold one sequence, not {len(rows)}")
     return rows[0]
 
@@ -152,10 +152,13 @@ def _check_q4(batch_inputs, batch_output):
     expect("attention_mask" in batch_inputs,
            "`batch_inputs` has no attention_mask: keep the tokenizer's whole output, and pass "
            "it all to generate() with **batch_inputs")
-    ids = as_id_rows(batch_inputs["input_ids"])
-    mask = as_id_rows(batch_inputs["attention_mask"])
+    ids = as_id_rows(batch_inputs["input_ids"], "batch_inputs['input_ids']")
+    mask = as_mask_rows(batch_inputs["attention_mask"], "batch_inputs['attention_mask']")
     expect(len(ids) == len(Q4_PROMPTS), f"`batch_inputs` should hold {len(Q4_PROMPTS)} rows, one per prompt")
     expect(len({len(r) for r in ids}) == 1, "the rows have different lengths: tokenize with padding=True")
+    expect([len(r) for r in mask] == [len(r) for r in ids],
+           "`batch_inputs`' attention_mask does not have the shape of its input_ids: keep the tokenizer's "
+           "output as it is")
     width = len(ids[0])
     for k, (row, m, prompt) in enumerate(zip(ids, mask, Q4_PROMPTS)):
         real = [t for t, keep in zip(row, m) if keep]
@@ -168,7 +171,7 @@ def _check_q4(batch_inputs, batch_output):
                f"row {k} is padded on the right: a decoder-only model must be padded on the left "
                "(tokenizer.padding_side = 'left')")
     expect(any(0 in m for m in mask), "no row is padded: did you tokenize the two prompts given?")
-    out = as_id_rows(batch_output)
+    out = as_id_rows(batch_output, "batch_output")
     expect(len(out) == len(Q4_PROMPTS), f"`batch_output` should hold {len(Q4_PROMPTS)} rows")
     for k, (row, row_in) in enumerate(zip(out, ids)):
         expect(row[:width] == row_in,
@@ -185,7 +188,7 @@ def _check_q4(batch_inputs, batch_output):
 # --------------------------------------------------------------------------- q5
 
 def _check_q5(sampled_ids):
-    rows = as_id_rows(sampled_ids)
+    rows = as_id_rows(sampled_ids, "sampled_ids")
     tok, ref = reference_tokenizer(), reference_model()
     prompt_ids = tok(Q5_PROMPT)["input_ids"]
     n = len(prompt_ids)

@@ -6,8 +6,8 @@ import functools
 
 import torch
 
-from ..checking import Question, as_dtype, expect, numbered
-from .common import as_number, expect_course_model, reference_model, reference_tokenizer
+from ..checking import Question, expect, numbered
+from .common import as_dtype, as_number, expect_course_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "03_dtypes.ipynb"
 PROMPT = "Water boils at"
@@ -52,6 +52,7 @@ def _check_q1(bf16_model, bf16_memory_ratio):
     expect(dtypes == {torch.bfloat16},
            f"`bf16_model` has weights in {sorted(map(str, dtypes))}, not bfloat16: pass `dtype=` to from_pretrained")
     ratio = as_number(bf16_memory_ratio, "bf16_memory_ratio")
+    expect(bf16_model.memory_footprint > 0, "`bf16_model` reports no memory footprint: load it with from_pretrained")
     want = bf16_model.memory_footprint / reference_model().get_memory_footprint()
     expect(not _close(ratio, 1 / want, rel=0.01),
            "the ratio is upside down: divide the bf16 footprint by the float32 footprint")
