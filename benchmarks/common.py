@@ -36,12 +36,15 @@ def median(values: list[float]) -> float:
 
 
 
+BF16_WORD = {True: "yes", False: "no", None: "unknown"}
+
+
 def machine_header() -> list[str]:
     """Markdown bullet lines describing this machine and the libraries (from helpers.diagnostics)."""
     import torch
 
-    from helpers.device import cpu_has_bf16_instructions
-    from helpers.diagnostics import cpu_model, package_version
+    from helpers.diagnostics import package_version
+    from helpers.machine import cpu_has_bf16_instructions, cpu_model
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if torch.cuda.is_available():
@@ -56,7 +59,7 @@ def machine_header() -> list[str]:
         f"- **Date:** {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- **CPU:** {cpu_model()}; {psutil.cpu_count(logical=True)} logical cores "
         f"({psutil.cpu_count(logical=False)} physical), {usable} usable by this process; "
-        f"native bf16 instructions: {'yes' if cpu_has_bf16_instructions() else 'no'}",
+        f"native bf16 instructions: {BF16_WORD[cpu_has_bf16_instructions()]}",
         f"- **torch threads:** {torch.get_num_threads()}",
         f"- **GPU:** {gpu}",
         f"- **RAM:** {psutil.virtual_memory().total / GIB:.1f} GiB",

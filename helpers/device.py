@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import torch
 
+from .machine import cpu_has_bf16_instructions  # noqa: F401  (lesson 03 imports it from here)
+
 
 def best_device() -> str:
     """Return ``"cuda"``, ``"mps"`` or ``"cpu"``: the fastest device present."""
@@ -55,16 +57,6 @@ def has_native_bf16(device: str | torch.device | None = "cuda") -> bool:
         return True
     major, _minor = torch.cuda.get_device_capability(device)
     return major >= 8
-
-
-def cpu_has_bf16_instructions() -> bool:
-    """True when this CPU advertises native bf16 math (avx512_bf16 or AMX; Linux only)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def synchronize(device: str | torch.device | None = None) -> None:

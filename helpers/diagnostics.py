@@ -22,6 +22,7 @@ import torch
 
 from . import device as _device
 from . import models as _models
+from .machine import cpu_has_bf16_instructions, cpu_model
 
 GIB = 1024**3
 
@@ -32,17 +33,6 @@ def package_version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
-
-
-def cpu_model() -> str:
-    """The CPU's name from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def pin_mismatches() -> dict[str, tuple[str, str]]:
@@ -114,7 +104,7 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
             "model": cpu_model(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "bf16_instructions": _device.cpu_has_bf16_instructions(),
+            "bf16_instructions": cpu_has_bf16_instructions(),  # None: the OS does not say
         },
         "ram_gib": {
             "total": round(psutil.virtual_memory().total / GIB, 1),

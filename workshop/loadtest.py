@@ -59,7 +59,6 @@ MIB = 1 << 20
 EXERCISE_Q1 = """from helpers.checks.lesson01 import q1
 model_bf16 = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.bfloat16, device_map=DEVICE)
 q1.check()"""
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def smaps_rollup(pid: int) -> dict[str, int]:
@@ -78,11 +77,12 @@ def smaps_rollup(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return times.user + times.system
 
 
 class Sampler(threading.Thread):
@@ -179,12 +179,11 @@ async def run_learners(hub: Hub, names: list[str], lesson: str, cell_timeout: fl
     return await asyncio.gather(*(learner(hub, n, lesson, together, cell_timeout) for n in names))
 
 
-def machine() -> dict:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
-    ram = int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))) * 1024
-    return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "ram": ram, "load": os.getloadavg()[0],
-            "bf16": "avx512_bf16" in lscpu, "enforced": memory_cgroup_root() is not None}
+def machine_info() -> dict:
+    from helpers.machine import cpu_has_bf16_instructions, cpu_model
+    return {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "ram": psutil.virtual_memory().total,
+            "load": os.getloadavg()[0], "bf16": cpu_has_bf16_instructions(),
+            "enforced": memory_cgroup_root() is not None}
 
 
 def capacity(together_pss: int, learners: int, cpu: list[float], hub_pss: int, ram: int, cores: int,
@@ -207,7 +206,7 @@ def capacity(together_pss: int, learners: int, cpu: list[float], hub_pss: int, r
 def report(rows, sampler, info, args, progress_table, elapsed) -> bool:
     mib = lambda b: f"{b / MIB:.0f}"  # noqa: E731
     print(f"\nhub load test: {len(rows)} learner(s) ran {args.lesson} at the same time ({elapsed:.0f} s in all)")
-    print(f"machine: {info['cpu']}, {info['cores']} cores ({'with' if info['bf16'] else 'without'} avx512_bf16), "
+    print(f"machine: {info['cpu']}, {info['cores']} cores (native bf16: {({True: 'yes', False: 'no', None: 'unknown'})[info['bf16']]}), "
           f"{info['ram'] / (1 << 30):.1f} GiB RAM; load average before the run {info['load']:.2f}")
     print(f"per learner: {threads_per_learner()} thread(s), memory limit {args.mem_limit} "
           f"({'enforced by a cgroup v1' if info['enforced'] else 'advisory: no writable memory cgroup'})\n")
@@ -261,7 +260,7 @@ def main(argv=None) -> int:
         subprocess.run(["userdel", unix_name(name)], capture_output=True)
     folder = Path(tempfile.mkdtemp(prefix="course-hub-loadtest-"))
     hub = Hub(folder, env={"COURSE_HUB_MEM_LIMIT": args.mem_limit})
-    info, started = machine(), time.monotonic()
+    info, started = machine_info(), time.monotonic()
     print(f"starting the hub in {folder} ...", flush=True)
     sampler = None
     try:
