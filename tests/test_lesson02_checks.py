@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from helpers.checks import lesson02
 from helpers.checks.lesson02 import (Q1_NEW, Q1_PROMPT, Q2_QUESTION, Q3_MAX_NEW, Q3_QUESTION, Q4_NEW, Q4_PROMPTS,
                                      Q5_NEW, Q5_PROMPT, Q5_SAMPLES, Q5_TOP_K, _beam_rows, q1, q2, q3, q4,
                                      q5)
@@ -116,8 +117,9 @@ def test_q5(model, tiny, tok):
                            num_return_sequences=Q5_SAMPLES)
     assert status(q5, sampled_ids=right) == "correct"
     assert status(q5, sampled_ids=right.tolist()) == "correct"             # a list of lists
-    assert status(q5, sampled_ids=[r[:-2] + [tok.eos_token_id] * 2 for r in right.tolist()]) \
-        == "correct"                                                     # samples that hit EOS early
+    forged_end = [r[:-2] + [tok.eos_token_id] * 2 for r in right.tolist()]  # an EOS the model would not draw
+    r = evaluate(q5, sampled_ids=forged_end)
+    assert r.status == "incorrect" and "top_k" in r.message
 
     greedy = model.generate(**inputs, max_new_tokens=Q5_NEW, do_sample=False)
     r = evaluate(q5, sampled_ids=greedy.repeat(Q5_SAMPLES, 1))
@@ -138,6 +140,47 @@ def test_q5(model, tiny, tok):
     assert r.status == "incorrect" and "prompt" in r.message
     assert status(q5, sampled_ids=right[:2]) == "incorrect"
     assert status(q5) == "not_attempted"
+
+
+def test_q5_three_separate_generate_calls_pass(model, tok):
+    inputs = tok(Q5_PROMPT, return_tensors="pt")
+    torch.manual_seed(0)
+    calls = [model.generate(**inputs, do_sample=True, top_k=Q5_TOP_K, max_new_tokens=Q5_NEW) for _ in range(Q5_SAMPLES)]
+    assert status(q5, sampled_ids=torch.cat(calls)) == "correct"
+    assert status(q5, sampled_ids=[c[0].tolist() for c in calls]) == "correct"  # a list of rows
+    assert status(q5, sampled_ids=calls) == "correct"                           # a list of (1, n) outputs
+
+
+def test_q5_rows_that_end_right_after_the_prompt_are_not_samples(model, tok):
+    """The old loophole: rows that differ only in how many EOS follow the prompt passed as 3 samples."""
+    prompt, eos = tok(Q5_PROMPT)["input_ids"], tok.eos_token_id
+    empty = [prompt + [eos], prompt + [eos] * 2, prompt + [eos] * Q5_NEW]
+    r = evaluate(q5, sampled_ids=empty)
+    assert r.status == "incorrect" and "at least one new token" in r.message
+    torch.manual_seed(0)
+    honest = model.generate(**tok(Q5_PROMPT, return_tensors="pt"), do_sample=True, top_k=Q5_TOP_K,
+                            max_new_tokens=Q5_NEW)[0].tolist()
+    r = evaluate(q5, sampled_ids=[honest, prompt + [eos], prompt + [eos] * 2])  # one sample, two empty rows
+    assert r.status == "incorrect" and "at least one new token" in r.message
+    r = evaluate(q5, sampled_ids=[honest, honest[:-1] + [eos], honest])  # "different" only by the padding
+    assert r.status == "incorrect" and "top_k" in r.message
+    with torch.no_grad():
+        top = torch.topk(model(torch.tensor([prompt])).logits[0, -1], Q5_SAMPLES).indices.tolist()
+    r = evaluate(q5, sampled_ids=[prompt + [t, eos] for t in top])  # three likely first tokens, then stop
+    assert r.status == "incorrect" and "top_k" in r.message
+    r = evaluate(q5, sampled_ids=[prompt + [top[0]] * Q5_NEW] * 2 + [prompt + [top[0]] * 11 + [eos]])
+    assert r.status == "incorrect"
+
+
+def test_q5_samples_that_end_early_pass(model, tok, monkeypatch):
+    """A prompt after which the model often stops: honest samples that end with EOS early are right."""
+    prompt = tok.apply_chat_template(chat("Name a colour. One word only."), tokenize=False, add_generation_prompt=True)
+    monkeypatch.setattr(lesson02, "Q5_PROMPT", prompt)
+    torch.manual_seed(0)
+    out = model.generate(**tok(prompt, return_tensors="pt"), do_sample=True, top_k=Q5_TOP_K, max_new_tokens=Q5_NEW,
+                         num_return_sequences=Q5_SAMPLES)
+    assert (out == tok.eos_token_id).any(dim=1).sum() >= 1, "the test needs a sample that ended early"
+    assert status(q5, sampled_ids=out) == "correct"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -188,35 +188,50 @@ def _check_q4(batch_inputs, batch_output):
 # --------------------------------------------------------------------------- q5
 
 def _check_q5(sampled_ids):
+    """Three samples: each row the prompt, then 1 to 12 sampled tokens (12 unless it ended with EOS).
+
+    A sample is judged by its new tokens, up to and including an EOS (what follows an EOS is
+    padding): each row must have at least one new token that is not EOS, at least two rows must
+    differ in their new tokens, and every new token (the EOS too) must be among the top-k at its
+    step. So a row that ends with EOS right after the prompt sampled nothing, and an EOS can end a
+    sample only where the model would have drawn it.
+    """
     rows = as_id_rows(sampled_ids, "sampled_ids")
     tok, ref = reference_tokenizer(), reference_model()
+    eos = tok.eos_token_id
     prompt_ids = tok(Q5_PROMPT)["input_ids"]
     n = len(prompt_ids)
     expect(len(rows) == Q5_SAMPLES, f"`sampled_ids` should hold {Q5_SAMPLES} rows, one per sample")
-    news = []
+    news, ended = [], []
     for k, row in enumerate(rows):
         expect(row[:n] == prompt_ids,
                f"row {k} does not start with the prompt's ids: keep the whole output of generate()")
         new = row[n:]
-        if tok.eos_token_id in new:  # a sample that ended early: the rest is padding
-            new = new[:new.index(tok.eos_token_id)]
+        expect(len(new) <= Q5_NEW,
+               f"row {k} has {len(new)} new tokens, the question asks for {Q5_NEW}: use max_new_tokens")
+        ended.append(eos in new)
+        if ended[-1]:  # a sample that ended early: the rest is padding
+            new = new[:new.index(eos)]
         else:
             expect(len(new) == Q5_NEW,
                    f"row {k} has {len(new)} new tokens, the question asks for {Q5_NEW}: use max_new_tokens")
+        expect(len(new) > 0,
+               f"row {k} ends right after the prompt: each sample needs at least one new token before the "
+               f"end-of-sequence token (sample up to {Q5_NEW} new tokens with do_sample=True)")
         news.append(new)
-    expect(len({tuple(r) for r in rows}) > 1,
-           "all the samples are identical: sample with do_sample=True (greedy decoding gives the "
-           "same text every time)")
+    expect(len({tuple(new) for new in news}) > 1,
+           "all the samples are identical in their new tokens (at least two of them should differ): sample "
+           "with do_sample=True (greedy decoding gives the same text every time)")
     # Score every row in one forward pass: the logits at position i are the scores that the token
-    # at position i + 1 was drawn from. Positions after a row's EOS are ignored.
-    width = max(len(r) for r in rows)
-    seqs = torch.tensor([r + [tok.eos_token_id] * (width - len(r)) for r in rows])
+    # at position i + 1 was drawn from. A row's EOS is scored too; what follows it is ignored.
+    seqs = torch.tensor([prompt_ids + new + [eos] * (Q5_NEW - len(new)) for new in news])
     with torch.no_grad():
         logits = ref(seqs).logits[:, n - 1:-1]
     kth = torch.topk(logits, Q5_TOP_K, dim=-1).values[..., -1]
     chosen = logits.gather(2, seqs[:, n:, None])[..., 0]
-    for k, new in enumerate(news):
-        ok = chosen[k, :len(new)] >= kth[k, :len(new)] - 1e-3
+    for k, (new, stop) in enumerate(zip(news, ended)):
+        drawn = len(new) + stop  # the EOS, where a row has one, was drawn too
+        ok = chosen[k, :drawn] >= kth[k, :drawn] - 1e-3
         expect(bool(ok.all()),
                f"row {k} holds tokens outside the {Q5_TOP_K} most likely ones: pass top_k={Q5_TOP_K} "
                "(and sample from the float32 course model)")
