@@ -33,11 +33,6 @@ def row(notebook: str, question: str, status: str, message: str, points: int = 1
             "points": earned, "max_points": counted}
 
 
-def error_row(notebook: str, question: str, message: str, max_points: int = 1) -> dict:
-    """A row for a question that could not be graded (the notebook did not run far enough)."""
-    return row(notebook, question, ERROR, message, max_points)
-
-
 def format_table(rows: list[dict]) -> str:
     """Learner x question table, then the summary line and the legend."""
     notebooks = list(dict.fromkeys(r["notebook"] for r in rows))

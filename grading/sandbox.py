@@ -55,11 +55,9 @@ INSIDE = {"notebook": "/grade/submission.ipynb", "workdir": "/grade/work", "answ
 
 def readable_paths() -> list[str]:
     """What the sandbox shows read-only: system folders, the Python installation, the course's packages, the models."""
-    import grading
-    import helpers
-    from helpers.models import models_dir
+    from helpers.models import models_dir, repo_root
 
-    packages = [Path(helpers.__file__).resolve().parent, Path(grading.__file__).resolve().parent]
+    packages = [repo_root() / "helpers", Path(__file__).resolve().parent]
     python = [sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)]
     paths = [p for p in SYSTEM if os.path.lexists(p)]
     return paths + sorted({str(Path(p).resolve()) for p in [*python, *packages, models_dir()] if Path(p).exists()})

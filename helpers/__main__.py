@@ -38,17 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("lesson", help="lesson number, e.g. 01")
     r.add_argument("--to", help="destination (default: exercises/NN_topic-fresh-N.ipynb)")
 
-    g = sub.add_parser("grade", help="grade submitted exercise notebooks")
-    g.add_argument("paths", nargs="*", help="notebooks or folders of notebooks")
-    g.add_argument("--timeout", type=float, default=120, help="seconds per cell (default 120)")
-    g.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel")
-    g.add_argument("--report", help="write the report to FILE.json or FILE.csv")
-    g.add_argument("--max-output", type=float, default=1.0, help="MB of output kept per notebook")
-    g.add_argument("--sandbox", action="store_true",
-                   help="run each notebook under bubblewrap: no network, nobody's uid, read-only system, "
-                        "writes only to its own temporary folder (for work you do not trust)")
-    g.add_argument("--answers", help="keep every notebook's saved answers in this folder (for --regrade)")
-    g.add_argument("--regrade", metavar="DIR", help="judge the answers kept in DIR by --answers again; no notebook runs")
+    from grading.cli import add_arguments as grade_arguments
+    grade_arguments(sub.add_parser("grade", help="grade submitted exercise notebooks"))
 
     p = sub.add_parser("progress", help="summarize the checks learners ran (folders of homes)")
     p.add_argument("paths", nargs="+", help="a folder of learners' homes, a home, or a progress file")
@@ -74,10 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                 return exercises.build_all(check=args.check)
             print(exercises.reset(args.lesson, args.to))
         elif args.command == "grade":
-            import grading
-            if not args.paths and not args.regrade:
-                parser.error("grade needs notebooks or folders (or --regrade DIR)")
-            return grading.main(args)
+            from grading.cli import main as grade_main
+            return grade_main(args)
         elif args.command == "progress":
             from .progress import main as progress_main
             return progress_main(args)
