@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import psutil
+from helpers.models import repo_root
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 MIB, GIB = 2**20, 2**30
 
 

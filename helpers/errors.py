@@ -230,7 +230,8 @@ def find_recipe(exc: BaseException) -> tuple[Recipe | None, BaseException | None
 # --------------------------------------------------------------------------- display
 
 def _path_roots() -> list[str]:
-    roots = {tempfile.gettempdir(), os.path.expanduser("~"), str(Path(__file__).resolve().parent.parent)}
+    from .models import repo_root
+    roots = {tempfile.gettempdir(), os.path.expanduser("~"), str(repo_root())}
     roots |= {os.path.realpath(r) for r in roots}
     return sorted((r.rstrip("/") for r in roots if len(r) > 1), key=len, reverse=True)
 

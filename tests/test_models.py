@@ -15,8 +15,9 @@ from helpers import models
 from helpers import provision
 from helpers.models import CourseSetupError, resolve_model, verify
 from helpers.provision import prepare
+from helpers.models import repo_root
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 
 
 # ---------------------------------------------------------------- resolution

@@ -26,10 +26,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers.models import repo_root
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 HUB_PYTHON = ROOT / "build" / "hub-env" / "bin" / "python"
 LEARNER, NEIGHBOUR = f"ada-{os.getpid()}", f"bob-{os.getpid()}"  # runs at the same time do not meet
 MEM_LIMIT = "1536M"

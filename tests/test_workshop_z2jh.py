@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 
 import yaml
+from helpers.models import repo_root
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 Z2JH = ROOT / "workshop" / "z2jh"
 
 
