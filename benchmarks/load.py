@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,11 +35,8 @@ def raw_read_seconds(path: Path) -> float:
 
 def load_in_subprocess(model_dir: Path, dtype: str, kwargs: dict) -> dict:
     """One ``from_pretrained`` in a fresh Python process: ``{"load": s, "touch": s}``."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.load_child", str(model_dir), dtype, json.dumps(kwargs)],
-                          capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"load child failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    from helpers.child import run_json
+    return run_json("benchmarks.load_child", str(model_dir), dtype, json.dumps(kwargs))
 
 
 def bench_load(model_dir: Path, repeats: int) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from helpers.outcomes import CHECK_FAILED, CORRECT, ERROR, OUTCOMES
+from helpers.outcomes import CHECK_FAILED, CORRECT, OUTCOMES
 from helpers.tables import clean, grid, write_csv
 
 FIELDS = ["notebook", "question", "status", "message", "points", "max_points"]

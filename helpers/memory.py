@@ -20,8 +20,6 @@ One process at a time: running several side by side would make their peaks add u
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -58,11 +56,8 @@ def load_memory(path: str, cast_to=None, forward: bool = False, **kwargs) -> dic
     spec = {"path": str(path), "cast_to": None if cast_to is None else str(cast_to), "forward": forward,
             "kwargs": {k: str(v) if not isinstance(v, (bool, int, float, type(None))) else v
                        for k, v in kwargs.items()}}
-    proc = subprocess.run([sys.executable, "-m", "helpers.memory", json.dumps(spec)], capture_output=True,
-                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the measuring process failed:\n{proc.stderr[-1500:]}")
-    steps = json.loads(proc.stdout.strip().splitlines()[-1])
+    from .child import run_json
+    steps = run_json("helpers.memory", json.dumps(spec), timeout=600, env={"HF_HUB_OFFLINE": "1"})
     return {name: MemoryUse(**values) for name, values in steps.items()}
 
 
