@@ -9,9 +9,10 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+from helpers.speed import PROMPT
+
 from .common import log, md_table
 
-PROMPT = "Explain in two sentences what a language model does."
 
 
 def load_variant(model_dir: Path, variant: str):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
 import psutil
+
+from helpers.memory import PeakSampler
 
 from .common import MIB, ROOT, log, md_table
 
@@ -16,38 +17,15 @@ KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
               "COURSE_PROGRESS_FILE": ""}  # an author's runs are not learner progress
 
 
-class PeakRSS(threading.Thread):
-    """Polls a process and its children (RSS summed) every ``interval`` s; keeps the peak."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.interval = interval
-        self.peak = 0
-        self._stop_event = threading.Event()
-
-    def sample(self) -> int:
-        total = 0
-        for proc in [self.process, *self.process.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
-        return total
-
-    def run(self) -> None:
-        while True:
-            try:
-                self.peak = max(self.peak, self.sample())
-            except psutil.NoSuchProcess:
-                return
-            if self._stop_event.wait(self.interval):
-                return
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
+def tree_rss(pid: int) -> tuple[int]:
+    """The resident memory of a process and its children, summed (a kernel and what it started)."""
+    process, total = psutil.Process(pid), 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return (total,)
 
 
 def run_notebook(path: Path, cell_timeout: float = 900, save: bool = False) -> dict:
@@ -69,7 +47,8 @@ def run_notebook(path: Path, cell_timeout: float = 900, save: bool = False) -> d
     monitor = None
     try:
         with client.setup_kernel(env={**os.environ, **KERNEL_ENV}):
-            monitor = PeakRSS(client.km.provisioner.process.pid)
+            pid = client.km.provisioner.process.pid
+            monitor = PeakSampler(lambda: tree_rss(pid), 0.05)
             monitor.start()
             ready = time.perf_counter()
             for n, i in enumerate(code, 1):
@@ -85,7 +64,9 @@ def run_notebook(path: Path, cell_timeout: float = 900, save: bool = False) -> d
     except Exception as e:  # the kernel did not start, or died
         result.update(status="failed", error=f"{type(e).__name__}: {str(e)[:160]}")
     result["total_s"] = time.perf_counter() - start
-    result["peak_mib"] = monitor.stop() / MIB if monitor else None
+    if monitor:
+        monitor.__exit__()
+    result["peak_mib"] = monitor.peak[0] / MIB if monitor else None
     if save and result["status"] == "ok":
         nbformat.write(nb, path)
     return result

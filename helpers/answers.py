@@ -4,7 +4,7 @@ A check never looks at the learner's live objects. :func:`save` turns each answe
 in a folder, :func:`load` reads it back, and the check runs on what :func:`load` returns. In a
 notebook ``q1.check()`` does both in the same process (instant feedback); the grader runs
 :func:`save` in the learner's kernel and :func:`load` plus the checks in a separate, clean process,
-so that code in the notebook can change the data but never the verdict (README, "Threat model").
+so that code in the notebook can change the data but never the verdict (docs/grading.md).
 
 What an answer becomes (the folder holds ``q1.answer``, a Python literal read with
 :func:`ast.literal_eval`, ``q1.safetensors`` for tensors, and ``q1/`` for saved folders; no pickle):

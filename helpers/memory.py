@@ -100,27 +100,43 @@ def _now(proc) -> tuple[int, int | None]:
     return info.rss, None if shared is None else info.rss - shared
 
 
+class PeakSampler(threading.Thread):
+    """Calls ``read()`` every ``interval`` seconds from a thread and keeps the element-wise peak of
+    the tuples it returns (``None`` stays ``None``). A spike shorter than ``interval`` can be missed.
+    ``with PeakSampler(read, 0.002) as s: ...`` then ``s.peak``. Also used by the benchmark."""
+
+    def __init__(self, read, interval: float):
+        super().__init__(daemon=True)
+        self.read, self.interval, self._done = read, interval, threading.Event()
+        self.peak = list(read())
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            try:
+                now = self.read()
+            except Exception:  # noqa: BLE001 - the process went away: the peak so far stands
+                return
+            self.peak = [None if p is None or v is None else max(p, v) for p, v in zip(self.peak, now)]
+            self._done.wait(self.interval)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self.join()
+
+
 def _measure(proc, step, cuda: bool) -> dict:
     import torch
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     base = _now(proc)
-    peak, done = list(base), threading.Event()
-
-    def sample():
-        while not done.is_set():
-            rss, private = _now(proc)
-            peak[0] = max(peak[0], rss)
-            peak[1] = None if private is None else max(peak[1], private)
-            time.sleep(0.002)
-
-    watcher = threading.Thread(target=sample, daemon=True)
-    watcher.start()
-    step()
-    time.sleep(0.01)
-    done.set()
-    watcher.join()
-    end = _now(proc)
+    with PeakSampler(lambda: _now(proc), 0.002) as sampler:
+        step()
+        time.sleep(0.01)
+    peak, end = sampler.peak, _now(proc)
     no_private = base[1] is None
     return {"peak_rss": (peak[0] - base[0]) / MIB,
             "peak_private": None if no_private else (peak[1] - base[1]) / MIB,

@@ -7,7 +7,7 @@ import torch
 
 import benchmarks.__main__ as bench
 from benchmarks.common import md_table
-from benchmarks.notebooks import PeakRSS, expected_notebooks
+from benchmarks.notebooks import expected_notebooks, tree_rss
 from helpers.speed import bytes_per_token
 
 
@@ -72,11 +72,19 @@ def test_expected_notebooks_come_from_the_readme_course_map():
     assert not any(name.startswith("exercises/") for name in expected)
 
 
-def test_peak_rss_sees_this_process():
-    monitor = PeakRSS(os.getpid(), interval=0.01)
-    monitor.start()
-    peak = monitor.stop()
-    assert peak > 0
+def test_the_peak_sampler_catches_memory_that_is_already_given_back():
+    import time
+
+    from helpers.memory import PeakSampler
+    before = tree_rss(os.getpid())[0]
+    with PeakSampler(lambda: tree_rss(os.getpid()), 0.005) as sampler:
+        block = bytearray(200 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page: resident
+        time.sleep(0.1)
+        del block
+        time.sleep(0.05)
+    assert sampler.peak[0] - before > 150 * 2**20
+    assert tree_rss(os.getpid())[0] - before < 100 * 2**20  # it was given back: only the sampler saw it
 
 
 def test_options_select_sections(tmp_path, monkeypatch):
