@@ -8,7 +8,8 @@ import json, sys, time
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
-path, dtype, kwargs = sys.argv[1], getattr(torch, sys.argv[2]), json.loads(sys.argv[3])
+from helpers.dtypes import DTYPES
+path, dtype, kwargs = sys.argv[1], DTYPES[sys.argv[2]], json.loads(sys.argv[3])
 MODEL_FOR_CAUSAL_LM_MAPPING[type(AutoConfig.from_pretrained(path))]  # import the model's module
 start = time.perf_counter()
 model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-from .checking import is_placeholder
+from .dtypes import DTYPES
+
 
 KIND = "__kind__"
 MAX_ANSWER_BYTES = 4_000_000          # one question's literal
@@ -43,6 +44,23 @@ MAX_TENSOR_BYTES = 64_000_000         # one question's tensors
 MAX_ITEMS = 100_000                   # elements of containers in one answer
 MAX_DEPTH = 12
 EMBEDDING_ROWS = 64                   # rows of a model's input embedding kept to tell trained weights from random
+
+
+class Placeholder:
+    """The blank ``____`` in an exercise cell: replace it with your answer."""
+
+    _is_course_placeholder = True
+
+    def __repr__(self) -> str:
+        return "____"
+
+
+____ = Placeholder()
+
+
+def is_placeholder(value) -> bool:
+    """True for ``____`` (duck-typed, so a re-imported copy of this module agrees)."""
+    return getattr(type(value), "_is_course_placeholder", False) is True
 
 
 class AnswerError(Exception):
@@ -430,13 +448,10 @@ def _mapping_items(value, where, ctx, depth):
     return {k: _decode(v, ctx, depth + 1) for k, v in value.items()}
 
 
-_DTYPES = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
-
-
 def _dtype_name(value, where, ctx, depth):
-    if type(value) is not str or value not in _DTYPES:
+    if type(value) is not str or value not in DTYPES:
         raise _wrong(where, "the name of a torch dtype")
-    return _DTYPES[value]
+    return DTYPES[value]
 
 
 def _float_dtypes(value, where, ctx, depth):

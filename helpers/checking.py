@@ -18,9 +18,11 @@ grader's report show):
 * ``check_failed`` - the check itself raised something other than
   :class:`Incorrect` (a bug in the check, a library that changed): this says
   nothing about the answer; the grader scores it 0 and flags it for a regrade;
-* ``error`` - the grader could not run the notebook far enough to grade it.
+* ``error`` - the answer could not be read (a saved record that is not what
+  ``save`` writes), or the grader could not run the notebook far enough.
 
-Results render coloured in Jupyter and as plain text elsewhere.
+:class:`Question` only judges (extract, verify, evaluate); what a learner sees, ``check()``,
+``hint()``, ``solution()`` and the coloured result, is :mod:`helpers.view`.
 
 ``q1.check()`` finds the notebook's variables in the globals of the code that
 called it (the notebook's namespace), saves them as plain data
@@ -32,33 +34,16 @@ clean process (:mod:`grading`).
 
 from __future__ import annotations
 
-import html
-import json
-import sys
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from .answers import PLACEHOLDER, AnswerError, Placeholder, ____, is_placeholder, load, save  # noqa: F401
+from .dtypes import parse_dtype as as_dtype  # noqa: F401  (the learner-facing name)
 from .outcomes import (CHECK_FAILED, CORRECT, ERROR, INCORRECT, NOT_ATTEMPTED, OUTCOMES, SKIPPED,  # noqa: F401
                        Outcome)
-
-
-class Placeholder:
-    """The blank ``____`` in an exercise cell: replace it with your answer."""
-
-    _is_course_placeholder = True
-
-    def __repr__(self) -> str:
-        return "____"
-
-
-____ = Placeholder()
-
-
-def is_placeholder(value) -> bool:
-    """True for ``____`` (duck-typed, so a re-imported copy of this module agrees)."""
-    return getattr(type(value), "_is_course_placeholder", False) is True
+from .view import QuestionView, result_html, solution_source  # noqa: F401
 
 
 class Incorrect(Exception):
@@ -69,16 +54,6 @@ def expect(condition, message: str) -> None:
     """Reject the answer with ``message`` unless ``condition`` is true."""
     if not condition:
         raise Incorrect(message)
-
-
-def as_dtype(value) -> torch.dtype | None:
-    """``torch.bfloat16`` for ``torch.bfloat16`` or ``"bfloat16"``/``"torch.bfloat16"``; else None."""
-    if isinstance(value, torch.dtype):
-        return value
-    if isinstance(value, str):
-        found = getattr(torch, value.removeprefix("torch."), None)
-        return found if isinstance(found, torch.dtype) else None
-    return None
 
 
 @dataclass
@@ -94,29 +69,11 @@ class Result:
         return f"{self.question}: {label}" + (f" - {self.message}" if self.message else "")
 
     __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        o = OUTCOMES.get(self.status, Outcome(self.status, "?", "#000", "#fff", True))
-        msg = f": {html.escape(self.message)}" if self.message else ""
-        return (f'<div style="color:{o.colour};background:{o.background};padding:6px 10px;'
-                f'border-left:4px solid {o.colour}"><b>{html.escape(self.question)}: {o.label}</b>{msg}</div>')
+    _repr_html_ = result_html
 
 
-def _show(obj) -> None:
-    """Display rich output in Jupyter, plain text in a terminal."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-        if get_ipython() is not None:
-            display(obj)
-            return
-    except ImportError:
-        pass
-    print(obj)
-
-
-class Question:
-    """One exercise question.
+class Question(QuestionView):
+    """One exercise question: it judges; :class:`~helpers.view.QuestionView` adds check/hint/solution.
 
     * ``title`` - a short description;
     * ``answers`` - the variable names the learner defines;
@@ -144,7 +101,6 @@ class Question:
 
         The only step that touches the learner's objects; the grader runs it in the learner's kernel.
         """
-        from .answers import save
         save(self.name, {var: namespace.get(var, ____) for var in self.answers}, folder)
 
     def verify(self, folder) -> Result:
@@ -155,8 +111,6 @@ class Question:
         a broken check cannot pass for a rejected answer. Checks therefore test
         the *kind* of each answer first (with :func:`expect`) before using it.
         """
-        from .answers import PLACEHOLDER, AnswerError, load
-
         if self.requires == "cuda" and not torch.cuda.is_available():
             return Result(self.name, SKIPPED, "this question needs a CUDA GPU and none is available "
                                               "here; nothing to check on this machine")
@@ -179,36 +133,9 @@ class Question:
 
     def evaluate(self, namespace: dict) -> Result:
         """:meth:`extract` then :meth:`verify`, through a temporary folder: what ``check()`` shows."""
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="course-answer-") as folder:
             self.extract(namespace, folder)
             return self.verify(folder)
-
-    def check(self) -> None:
-        """Check your answer (the variables named in the question) and show the result."""
-        namespace = sys._getframe(1).f_globals  # the notebook's variables
-        result = self.evaluate(namespace)
-        from .progress import record
-        record(self.notebook, self.name, result.status)  # for the instructor's progress view
-        _show(result)
-
-    def hint(self, n: int = 1) -> None:
-        """Show hint number ``n`` (1 = gentlest)."""
-        if not self.hints:
-            print(f"{self.name}: no hints for this question.")
-            return
-        n = max(1, min(int(n), len(self.hints)))
-        more = f" (more: {self.name}.hint({n + 1}))" if n < len(self.hints) else ""
-        print(f"{self.name} hint {n}/{len(self.hints)}{more}:\n{self.hints[n - 1]}")
-
-    def solution(self) -> None:
-        """Show the reference solution, read from the solution notebook."""
-        code = solution_source(self.notebook, self.name) if self.notebook else None
-        if code is None:
-            print(f"{self.name}: the solution notebook is not available here.")
-        else:
-            print(f"{self.name} solution:\n{code}")
 
 
 def numbered(*questions: Question, notebook: str | None = None) -> tuple[Question, ...]:
@@ -221,23 +148,3 @@ def numbered(*questions: Question, notebook: str | None = None) -> tuple[Questio
         question.name = f"q{number}"
         question.notebook = question.notebook or notebook
     return questions
-
-
-def solutions_dir() -> Path:
-    from .models import repo_root
-    return repo_root() / "solutions"
-
-
-def solution_source(notebook: str, question: str) -> str | None:
-    """The code between ``# BEGIN SOLUTION <question>`` and ``# END SOLUTION`` (see :mod:`helpers.markers`)."""
-    from .markers import regions
-
-    path = solutions_dir() / notebook
-    if not path.is_file():
-        return None
-    for cell in json.loads(path.read_text())["cells"]:
-        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for region in regions(src):
-            if region.question == question:
-                return region.body
-    return None

@@ -86,12 +86,8 @@ def release_memory() -> None:
 
 def _as_torch(value):
     """'torch.bfloat16' -> torch.bfloat16; anything else unchanged."""
-    import torch
-    if isinstance(value, str) and value.startswith("torch."):
-        found = getattr(torch, value.removeprefix("torch."), None)
-        if isinstance(found, torch.dtype):
-            return found
-    return value
+    from .dtypes import parse_dtype
+    return parse_dtype(value) if isinstance(value, str) and value.startswith("torch.") else value
 
 
 def _now(proc) -> tuple[int, int | None]:

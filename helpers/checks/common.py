@@ -32,6 +32,7 @@ import torch
 
 from ..answers import ModelFacts
 from ..checking import Incorrect, expect
+from ..dtypes import parse_dtype as as_dtype  # noqa: F401  (the lessons' checks import it from here)
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,20 +64,6 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
-def as_dtype(value) -> torch.dtype | None:
-    """``torch.bfloat16`` for ``torch.bfloat16`` or ``"bfloat16"``/``"torch.bfloat16"``; else None.
-
-    Like :func:`helpers.checking.as_dtype`, but a name is only looked up among torch's dtypes, so that
-    a name like ``"_dynamo"`` never imports a part of torch.
-    """
-    if isinstance(value, torch.dtype):
-        return value
-    if isinstance(value, str):
-        return _DTYPES.get(value.removeprefix("torch."))
-    return None
-
-
-_DTYPES = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
 
 
 def as_real_tensor(value, name: str, *, integer: bool = False, allow_bool: bool = False, finite: bool = False,

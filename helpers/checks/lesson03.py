@@ -7,6 +7,7 @@ import functools
 import torch
 
 from ..checking import Question, expect, numbered
+from ..dtypes import DTYPES
 from .common import as_dtype, as_number, expect_course_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "03_dtypes.ipynb"
@@ -26,7 +27,7 @@ def _load_stats(dtype_name: str) -> dict:
 
     from ..models import resolve_model
     ref, tok = reference_model(), reference_tokenizer()
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=getattr(torch, dtype_name)).eval()
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=DTYPES[dtype_name]).eval()
     enc = tok(PROMPT, return_tensors="pt")
     with torch.inference_mode():
         diff = (model(**enc).logits.float() - ref(**enc).logits.float()).abs()
