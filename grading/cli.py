@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep every notebook's saved answers in this folder (for --regrade)")
     parser.add_argument("--regrade", metavar="DIR", help="judge the answers kept in DIR by --answers again; "
                                                          "no notebook runs")
+    parser.add_argument("--roster", help="CSV of learners: id, name, email, path (their notebook or folder)")
+    parser.add_argument("--gradebook", help="write one row per roster learner, one column per exercise, to FILE.csv")
+    parser.add_argument("--gradebook-format", default="plain", choices=("plain", "canvas", "moodle"),
+                        help="plain (default), canvas or moodle: the LMS's CSV import columns (docs/grading.md)")
 
 
 def usage_error(message: str) -> int:
@@ -45,6 +49,15 @@ def main(args: argparse.Namespace) -> int:
         return usage_error("grade needs notebooks or folders (or --regrade DIR)")
     if args.report and not args.report.endswith((".json", ".csv")):
         return usage_error("--report must end in .json or .csv")
+    if bool(args.gradebook) != bool(args.roster):
+        return usage_error("--gradebook and --roster go together: the roster says whose notebook is whose")
+    roster = None
+    if args.roster:
+        from .gradebook import RosterError, read_roster
+        try:
+            roster = read_roster(args.roster)
+        except RosterError as e:
+            return usage_error(str(e))
     if args.sandbox:
         from .sandbox import available
         why_not = available()
@@ -68,4 +81,10 @@ def main(args: argparse.Namespace) -> int:
     if args.report:
         write_report(rows, args.report)
         print(f"report written to {args.report}")
+    if roster is not None:
+        from . import gradebook
+        book = gradebook.build(rows, roster)
+        gradebook.write(book, args.gradebook, args.gradebook_format)
+        print("\n".join(gradebook.summary(book)))
+        print(f"gradebook ({args.gradebook_format}) written to {args.gradebook}")
     return 0

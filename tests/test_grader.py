@@ -233,3 +233,25 @@ def test_a_broken_check_scores_zero_is_flagged_and_still_counts():
     assert "BUG" in table.splitlines()[1] and "1/2" in table.splitlines()[1]  # a crash does not raise her ratio
     assert "1/3 checks passed" in table and "WARNING: 1 check(s) failed to run (BUG) and scored 0" in table
     assert "--regrade" in table and "BUG = problem with the check" in table
+
+
+@pytest.mark.slow
+def test_a_roster_gives_a_gradebook_with_missing_work_and_strays(graded):
+    _, _, _, _, folder = graded
+    roster = folder.parent / "roster.csv"
+    roster.write_text("id,name,email,path\n"
+                      f"s1,Alice,alice@example.org,{folder.name}/01_solution.ipynb\n"
+                      f"s2,Bob,bob@example.org,{folder.name}/01_blank.ipynb\n"
+                      "s3,Carl,carl@example.org,nothing-handed-in\n")
+    book = folder.parent / "gradebook.csv"
+    proc = subprocess.run([sys.executable, "-m", "helpers", "grade", "--regrade", str(folder.parent / "answers"),
+                           "--roster", str(roster), "--gradebook", str(book)],
+                          capture_output=True, text=True, timeout=600, cwd=repo_root())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list(csv.reader(open(book))) == [
+        ["id", "name", "email", "section", "Exercise 01", "Exercise 03", "total", "max", "missing"],
+        ["s1", "Alice", "alice@example.org", "", "4", "0", "4", "9", "03"],
+        ["s2", "Bob", "bob@example.org", "", "0", "0", "0", "9", "03"],
+        ["s3", "Carl", "carl@example.org", "", "0", "0", "0", "9", "01 03"],
+    ]
+    assert "not on the roster" in proc.stdout and "03_solution.ipynb" in proc.stdout
