@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from nbclient import NotebookClient
 
+from helpers.colab import MARKER as COLAB_MARKER
+
 from .extract import EXTRACT_CODE
 
 
@@ -109,7 +111,8 @@ def run_notebook(path: str, workdir: str, answers: str, lesson: str, timeout: fl
 
     with open(path, encoding="utf-8") as f:
         nb = nbformat.read(f, as_version=4)
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    # the Colab set-up cell (helpers/colab.py) is left out: it installs, it answers nothing
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and not c.source.startswith(COLAB_MARKER)]
     limit = int(max_output_mb * 1e6)
     run = run_and_extract(nb, code, timeout, limit, workdir, lesson, answers)
     events = run.events

@@ -5,6 +5,7 @@
   resolve [NAME]                   print what a model name resolves to
   exercises build [--check]        write exercises/ from solutions/
   exercises reset NN [--to PATH]   a fresh copy of an exercise for a learner
+  colab build [--check]            write the Colab cell and "Open in Colab" links (pyproject Repository)
   grade PATH ... [--timeout S] [--jobs N] [--report FILE.json|FILE.csv] [--sandbox] [--answers DIR]
   grade --regrade DIR [--report FILE]   judge kept answers again (after a check was fixed)
   progress PATH ... [--csv FILE]   learners x questions table of recorded checks
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("lesson", help="lesson number, e.g. 01")
     r.add_argument("--to", help="destination (default: exercises/NN_topic-fresh-N.ipynb)")
 
+    p = sub.add_parser("colab", help="the Colab cell and 'Open in Colab' links, from pyproject's Repository URL")
+    b = p.add_subparsers(dest="action", required=True).add_parser(
+        "build", help="write them into notebooks/, solutions/, exercises/ and the README")
+    b.add_argument("--check", action="store_true", help="fail if they are out of date")
+
     from grading.cli import add_arguments as grade_arguments
     grade_arguments(sub.add_parser("grade", help="grade submitted exercise notebooks"))
 
@@ -64,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "build":
                 return exercises.build_all(check=args.check)
             print(exercises.reset(args.lesson, args.to))
+        elif args.command == "colab":
+            from . import colab
+            return colab.build_all(check=args.check)
         elif args.command == "grade":
             from grading.cli import main as grade_main
             return grade_main(args)

@@ -15,7 +15,8 @@ two marker lines::
 (one ``name = ____`` line for each variable the solution assigns), outputs
 and ``# NBVAL_CHECK_OUTPUT`` markers removed, and cells tagged ``solution-only``
 dropped. Everything else - the
-prompts, the setup cell, the ``q1.check()`` cells - is shared.
+prompts, the Colab cell (its "Open in Colab" link made the exercise's own: :mod:`helpers.colab`),
+the setup cell, the ``q1.check()`` cells - is shared.
 
 ``reset`` copies a fresh exercise into ``my_work/`` under a new name; it never
 overwrites an existing file.
@@ -91,11 +92,16 @@ def build_all(check: bool = False, root: Path | None = None) -> int:
     Returns 0 when everything is (or now is) up to date, 1 when ``check`` found
     a difference.
     """
+    from . import colab
+
     root = Path(root or repo_root())
+    repository = colab.repository_url(root)
     stale = []
     for src in sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb")):
         dest = root / "exercises" / src.name
-        text = _render(exercise_from_solution(nbformat.read(src, as_version=4)))
+        nb = exercise_from_solution(nbformat.read(src, as_version=4))
+        colab.apply(nb, f"exercises/{src.name}", repository)  # its own "Open in Colab" link
+        text = _render(nb)
         if dest.is_file() and dest.read_text() == text:
             continue
         if check:
