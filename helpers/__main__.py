@@ -1,5 +1,8 @@
-"""Command line: ``python -m helpers <command>``.
+"""Command line: ``course <command>`` (installed by pip), or ``python -m helpers <command>``.
 
+  setup [--force]                  check the Python version, build/verify the course models (make setup)
+  lab [--port N] [--no-browser]    JupyterLab on notebooks/ (make lab)
+  test [--quick] [PYTEST ARGS]     the test suite as make test / make test-quick run it (needs .[dev])
   prepare [NAME ...] [--force]     build/verify the offline course models
   env                              print the environment report
   resolve [NAME]                   print what a model name resolves to
@@ -15,12 +18,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
+    from . import python_version
+    python_version.check()  # before anything that a too-old Python could not even import
+
+    prog = "course" if Path(sys.argv[0]).stem == "course" else "python -m helpers"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("setup", help="check the Python version, build the course models (make setup)")
+    p.add_argument("--force", action="store_true", help="rebuild the models even if present and verified")
+    p = sub.add_parser("lab", help="JupyterLab on the notebooks (make lab)")
+    p.add_argument("--port", type=int, help="port (default: JupyterLab's, 8888 or the next free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    p = sub.add_parser("test", help="the test suite, as make test runs it (needs pip install -e '.[dev]')")
+    p.add_argument("--quick", action="store_true", help="unit and check tests only (make test-quick)")
 
     p = sub.add_parser("prepare", help="build the offline course models (idempotent)")
     p.add_argument("names", nargs="*", help="course model names (default: all)")
@@ -51,11 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", help="a folder of learners' homes, a home, or a progress file")
     p.add_argument("--csv", help="also write the rows to FILE.csv")
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     from .models import CourseSetupError
 
     try:
+        if args.command in ("setup", "lab", "test"):
+            from . import commands
+            if args.command == "setup":
+                return commands.setup(force=args.force)
+            if args.command == "lab":
+                return commands.lab(port=args.port, no_browser=args.no_browser)
+            return commands.test(quick=args.quick, pytest_args=extra)
         if args.command == "prepare":
             from .provision import prepare
             prepare(args.names or None, force=args.force)
