@@ -91,10 +91,13 @@ def _versions(names=None) -> dict[str, str]:
 
 def _stream(cmd: list[str], **kwargs) -> int:
     """Run ``cmd``, printing its output line by line (a subprocess's own output would not reach
-    the notebook); returns its exit status."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-    for line in proc.stdout:
-        print(line, end="", flush=True)
+    the notebook); of a progress bar redrawn with carriage returns, only its last state. Returns
+    the exit status."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    for raw in proc.stdout:
+        line = raw.decode(errors="replace").rstrip("\r\n").rsplit("\r", 1)[-1].rstrip()
+        if line:
+            print(line, flush=True)
     return proc.wait()
 
 

@@ -154,7 +154,8 @@ def _build_smollm2(out: Path) -> dict:
     # A GGUF-loaded model refuses save_pretrained (its config says "quantized with
     # gguf"). Rebuild a plain model from the same config and copy the weights over.
     config = quantized.config
-    del config.quantization_config
+    if hasattr(config, "quantization_config"):  # transformers 5.15 (Colab's) does not set it
+        del config.quantization_config
     config.name_or_path = "SmolLM2-135M-Instruct"
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     result = plain.load_state_dict(quantized.state_dict())
