@@ -20,12 +20,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: setup browser lab test test-quick fuzz bench execute help hub hub-deps hub-loadtest hub-root workshop-prereqs
+.PHONY: setup browser lab test test-quick test-colab fuzz bench execute help hub hub-deps hub-loadtest hub-root workshop-prereqs
 
 help:
 	@echo "make lab    - set up, then start JupyterLab on the notebooks"
 	@echo "make test   - set up, then run the whole test suite"
 	@echo "make test-quick - the authors' loop: unit and check tests, exercises in sync (no notebooks)"
+	@echo "make test-colab - every lesson and solution in a stand-in for Colab (Python 3.13, Colab's versions; build/colab-env)"
 	@echo "make fuzz   - random hostile answers and forged records against every check, 500 per test (minutes)"
 	@echo "make setup  - create .venv, install the pins, prepare the course models"
 	@echo "make browser - install Debian's chromium and bubblewrap for the browser and sandbox tests (root only)"
@@ -70,6 +71,13 @@ test: setup browser workshop-prereqs
 test-quick: setup
 	$(PY) -m helpers exercises build --check
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow" $(PYTEST_PARALLEL) --durations=5
+
+# A stand-in for a Colab runtime (tools/colab_profile.py): build/colab-env on Python 3.13 with Colab's
+# published versions (tools/colab/versions.txt) and a stub google.colab; runs the notebooks' Colab cell
+# there on a fresh copy of this checkout, then every lesson and solution. No .venv needed.
+COLAB_PYTHON ?= $(shell command -v python3.13 || echo $(HOME)/.pyenv/versions/3.13.0/bin/python3)
+test-colab:
+	python3 tools/colab_profile.py --python $(COLAB_PYTHON)
 
 # The suite's Hypothesis tests are derandomized (profile "ci" in conftest.py: the same examples on every
 # run). This target draws new random ones, many more, and keeps failures in .hypothesis/ to replay first;
