@@ -14,13 +14,17 @@ weights in on this device?":
   T4 by default. Ask ``is_bf16_supported(including_emulation=False)``, or read the
   compute capability, as this function does. float16 has a smaller range (values
   above 65504 become inf), which a model trained in bf16 can hit.
-* MPS: ``torch.float16``.
+* MPS (Apple GPUs): ``torch.float16``, which every MPS device computes. bfloat16 on MPS needs
+  macOS 14 or newer (torch raises "MPS BFloat16 is only supported on MacOS 14 or newer" before),
+  and MPS has no float64 at all: ask :func:`dtype_works_on` before putting a dtype there.
 * CPU: ``torch.float32`` - the safe default for loading. bf16 halves memory on a
   CPU; whether it is faster depends on the CPU and on the work (lesson 03
   measures prefill and decoding separately on yours).
 """
 
 from __future__ import annotations
+
+import platform
 
 import torch
 
@@ -45,6 +49,48 @@ def best_dtype(device: str | torch.device | None = None) -> torch.dtype:
     if kind == "mps":
         return torch.float16
     return torch.float32
+
+
+def macos_version() -> tuple[int, int] | None:
+    """``(major, minor)`` of macOS, e.g. ``(14, 5)``; ``None`` on any other system."""
+    release = platform.mac_ver()[0]
+    if not release:
+        return None
+    parts = [int(p) if p.isdigit() else 0 for p in release.split(".")[:2]]
+    return (parts + [0])[0], (parts + [0])[1]
+
+
+def dtype_works_on(dtype: torch.dtype, device: str | torch.device | None = None) -> bool:
+    """Whether tensors of ``dtype`` can be put on ``device`` (default: ``best_device()``).
+
+    Every dtype works on the CPU and on CUDA (bfloat16 may be emulated on an old GPU, but it runs).
+    On MPS: no ``float64``; ``bfloat16`` only from macOS 14 on.
+    """
+    kind = torch.device(device or best_device()).type
+    if kind != "mps":
+        return True
+    if dtype == torch.float64:
+        return False
+    if dtype == torch.bfloat16:
+        version = macos_version()
+        return version is not None and version >= (14, 0)
+    return True
+
+
+def bitsandbytes_supports(device: str | torch.device | None = None) -> bool:
+    """Whether the installed bitsandbytes lists ``device``'s type among the devices it runs on.
+
+    bitsandbytes 0.50 lists ``cpu``, ``cuda``, ``mps`` (Apple GPUs: 4-bit through PyTorch
+    fallback kernels before macOS 26), ``xpu``, ``hpu`` and ``npu``
+    (``bitsandbytes.supported_torch_devices``, which transformers checks before a 4-bit load).
+    Older releases had no such list and ran on CUDA only.
+    """
+    kind = torch.device(device or best_device()).type
+    try:
+        import bitsandbytes
+    except ImportError:
+        return False
+    return kind in getattr(bitsandbytes, "supported_torch_devices", {"cuda"})
 
 
 def has_native_bf16(device: str | torch.device | None = "cuda") -> bool:

@@ -31,6 +31,7 @@ import difflib
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -119,6 +120,44 @@ def verify(name: str = DEFAULT_MODEL, full: bool = True) -> tuple[bool, str]:
         if full and _sha256(f) != meta["sha256"]:
             return False, f"{f} fails its SHA-256 check (corrupt)"
     return True, "ok"
+
+
+# --------------------------------------------------------------------------- link or copy
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> str:
+    """Make the file ``dst`` show the file ``src``, as cheaply as this machine allows.
+
+    Tries, in order, and returns which one it did:
+
+    * ``"symlink"`` - a symbolic link to ``src`` (costs no disk space). Linux and macOS allow it;
+      Windows refuses it without Developer Mode or administrator rights
+      (``OSError`` with ``winerror`` 1314, "A required privilege is not held by the client");
+    * ``"hardlink"`` - a second name for the same file (no disk space either; same volume only,
+      and Linux refuses it for a file you do not own, e.g. a shared read-only models folder);
+    * ``"copy"`` - a full copy (takes the disk space of ``src``).
+
+    The Hugging Face cache does the same: its ``snapshots/`` entries are symlinks on Linux and
+    macOS; where symlinks are refused (Windows without Developer Mode) huggingface_hub stores the
+    files themselves there and warns once that the cache takes more disk.
+    Like ``Path.symlink_to``, it refuses an existing ``dst`` (``FileExistsError``).
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} is not a file")
+    if dst.exists() or dst.is_symlink():
+        raise FileExistsError(f"{dst} exists")
+    try:
+        dst.symlink_to(src.resolve())
+        return "symlink"
+    except (OSError, NotImplementedError):
+        pass
+    try:
+        os.link(src, dst)
+        return "hardlink"
+    except (OSError, NotImplementedError):
+        pass
+    shutil.copyfile(src, dst)
+    return "copy"
 
 
 # --------------------------------------------------------------------------- resolve
