@@ -38,7 +38,9 @@ help:
 setup: $(VENV)/.installed
 	$(PY) -m helpers prepare
 
+# The pins need Python 3.11+: say so, and how to get it, before pip starts resolving.
 $(PY):
+	@$(PYTHON) helpers/python_version.py --pins >/dev/null
 	$(PYTHON) -m venv $(VENV)
 
 # Re-installs only when the pins or the package metadata change.

@@ -35,20 +35,89 @@ def package_version(package: str) -> str:
         return "not installed"
 
 
-def pin_mismatches() -> dict[str, tuple[str, str]]:
-    """Packages whose installed version differs from ``requirements.txt``: ``{name: (pinned, installed)}``."""
+# What the lessons import, and whose version changes what they show. Everything else (the test and
+# hub tools, their dependencies) is left out of the report: a different version there changes no lesson.
+LESSON_PACKAGES = ("torch", "transformers", "accelerate", "bitsandbytes", "peft", "huggingface_hub",
+                   "safetensors", "tokenizers", "numpy", "matplotlib", "ipywidgets", "ipykernel")
+
+
+def _name(requirement: str) -> str:
     import re
-    req = _models.repo_root() / "requirements.txt"
-    if not req.is_file():
-        return {}
-    out = {}
-    for line in req.read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+    return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("-", "_")
+
+
+def tested_range() -> dict[str, tuple[str | None, str | None]]:
+    """``{package: (lower bound, pin)}`` for :data:`LESSON_PACKAGES`: the versions the course is tested with.
+
+    The lower bound is the ``>=`` of ``pyproject.toml``'s ``dependencies`` (tested on Colab's
+    versions by ``make test-colab``); the pin is ``requirements.txt``'s ``==`` (tested by
+    ``make test``). Either is ``None`` where it is not known (a course installed without its
+    source folder has no ``requirements.txt``).
+    """
+    import re
+    root = _models.repo_root()
+    requirements = []
+    try:
+        import tomllib
+        requirements = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    except (ImportError, OSError, KeyError, ValueError):
+        try:
+            requirements = importlib.metadata.requires("causal-lm-course") or []
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    lower = {}
+    for req in requirements:
+        m = re.search(r">=\s*([^,;\s]+)", req)
         if m:
-            installed = package_version(m.group(1))
-            # a local build tag such as +cpu or +cu126 is the same release
-            if installed.split("+")[0] != m.group(2).split("+")[0]:
-                out[m.group(1)] = (m.group(2), installed)
+            lower[_name(req)] = m.group(1)
+    pins = {}
+    req_txt = root / "requirements.txt"
+    if req_txt.is_file():
+        for line in req_txt.read_text().splitlines():
+            m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+            if m:
+                pins[_name(m.group(1))] = m.group(2)
+    return {p: (lower.get(p), pins.get(p)) for p in LESSON_PACKAGES}
+
+
+def outside_tested_range() -> dict[str, str]:
+    """The lesson packages whose installed version lies outside :func:`tested_range`, each with why.
+
+    ``{}`` when every one is installed and ``lower bound <= version <= pin`` (a local build tag
+    such as ``+cpu`` or ``+cu128`` is ignored). A version past the pin usually works, but the
+    lessons' printed messages and warnings may then differ from the ones stored in them.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    out = {}
+    for package, (low, pin) in tested_range().items():
+        have = package_version(package)
+        if have == "not installed":
+            out[package] = "not installed"
+            continue
+        try:
+            v = Version(Version(have).base_version)
+            if low and v < Version(low):
+                out[package] = f"{have}: older than the course's minimum {low} (upgrade it)"
+            elif pin and v > Version(Version(pin).base_version):
+                out[package] = f"{have}: newer than the tested {pin} (messages may differ from the lessons')"
+        except InvalidVersion:
+            out[package] = f"{have}: not a version number"
+    return out
+
+
+def pin_mismatches() -> dict[str, tuple[str, str]]:
+    """Lesson packages whose installed release differs from the exact pin of ``requirements.txt``.
+
+    ``{name: (pinned, installed)}``. Stricter than :func:`outside_tested_range`: a version inside
+    the tested range but not the pin shows here (authors use it to check that ``make`` installed
+    the pins); learners need only the range.
+    """
+    out = {}
+    for package, (_low, pin) in tested_range().items():
+        have = package_version(package)
+        if pin and have.split("+")[0] != pin.split("+")[0]:
+            out[package] = (pin, have)
     return out
 
 
@@ -85,6 +154,12 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
         )
     mps = getattr(torch.backends, "mps", None)
     gpu["mps_available"] = bool(mps is not None and mps.is_available())
+    if gpu["mps_available"]:
+        gpu.update(
+            macos=".".join(map(str, _device.macos_version() or ())) or "unknown",
+            bf16_works=_device.dtype_works_on(torch.bfloat16, "mps"),  # macOS 14 or newer
+            bitsandbytes_lists_mps=_device.bitsandbytes_supports("mps"),  # 4-bit on the Apple GPU
+        )
 
     models = {}
     for name in _models.COURSE_MODELS:
@@ -94,11 +169,9 @@ def environment_report(verify_models: bool = True, show: bool = True) -> dict:
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "versions": {p: package_version(p) for p in (
-            "torch", "transformers", "accelerate", "bitsandbytes", "peft",
-            "huggingface_hub", "safetensors", "gguf")},
-        "pins": "all match requirements.txt" if not (bad := pin_mismatches()) else
-                {name: f"pinned {want}, installed {have}" for name, (want, have) in bad.items()},
+        "versions": {p: package_version(p) for p in LESSON_PACKAGES},
+        "tested_range": "all within (pyproject.toml's minimum .. requirements.txt's pin)"
+                        if not (bad := outside_tested_range()) else bad,
         "gpu": gpu,
         "cpu": {
             "model": cpu_model(),
