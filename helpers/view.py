@@ -71,8 +71,17 @@ class QuestionView:
         print(f"{self.name} hint {n}/{len(self.hints)}{more}:\n{self.hints[n - 1]}")
 
     def solution(self) -> None:
-        """Show the reference solution, read from the solution notebook."""
-        code = solution_source(self.notebook, self.name) if self.notebook else None
+        """Show the reference solution, read from the solution notebook; in a graded course run
+        (``COURSE_SOLUTIONS=held``, set by the workshop hub's graded mode) say it is held back."""
+        import os
+        if os.environ.get("COURSE_SOLUTIONS") == "held":
+            print(f"{self.name}: solutions are held back for this course run (it is graded); "
+                  "your instructor can show them once it is over.")
+            return
+        try:
+            code = solution_source(self.notebook, self.name) if self.notebook else None
+        except OSError:  # a solutions folder closed to this user
+            code = None
         if code is None:
             print(f"{self.name}: the solution notebook is not available here.")
         else:
@@ -80,6 +89,11 @@ class QuestionView:
 
 
 def solutions_dir() -> Path:
+    """Where the solution notebooks are: ``$COURSE_SOLUTIONS_DIR`` if set (an instructor's copy kept
+    outside the course), else ``<course>/solutions``."""
+    import os
+    if os.environ.get("COURSE_SOLUTIONS_DIR"):
+        return Path(os.environ["COURSE_SOLUTIONS_DIR"]).expanduser()
     from .models import repo_root
     return repo_root() / "solutions"
 
