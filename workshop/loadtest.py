@@ -41,6 +41,7 @@ import asyncio
 import math
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,7 @@ from pathlib import Path
 import psutil
 
 from workshop.hubclient import Hub, Kernel, create_users, login, read_code_cells, start_server
-from workshop.spawner import memory_cgroup_root, threads_per_learner, unix_name
+from workshop.spawner import memory_limit_mechanism, threads_per_learner, unix_name
 
 MIB = 1 << 20
 # After the lesson, in the same kernel: question 1 of exercise 01, answered as its solution does.
@@ -183,7 +184,14 @@ def machine_info() -> dict:
     from helpers.machine import cpu_has_bf16_instructions, cpu_model
     return {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "ram": psutil.virtual_memory().total,
             "load": os.getloadavg()[0], "bf16": cpu_has_bf16_instructions(),
-            "enforced": memory_cgroup_root() is not None}
+            "enforced": memory_limit_mechanism()}  # replaced by what the hub log says, after the run
+
+
+def enforcement(log: str, names: list[str]) -> str | None:
+    """What the hub log says held the learners' memory limit: "cgroup v1 (4/4 learners)", or None."""
+    found = [re.search(rf"memory limit \d+ MiB enforced for {unix_name(n)} by (cgroup v\d)", log) for n in names]
+    mechanisms = sorted({m.group(1) for m in found if m})
+    return f"{'/'.join(mechanisms)} ({sum(map(bool, found))}/{len(names)} learners, hub log)" if mechanisms else None
 
 
 def capacity(together_pss: int, learners: int, cpu: list[float], hub_pss: int, ram: int, cores: int,
@@ -209,7 +217,7 @@ def report(rows, sampler, info, args, progress_table, elapsed) -> bool:
     print(f"machine: {info['cpu']}, {info['cores']} cores (native bf16: {({True: 'yes', False: 'no', None: 'unknown'})[info['bf16']]}), "
           f"{info['ram'] / (1 << 30):.1f} GiB RAM; load average before the run {info['load']:.2f}")
     print(f"per learner: {threads_per_learner()} thread(s), memory limit {args.mem_limit} "
-          f"({'enforced by a cgroup v1' if info['enforced'] else 'advisory: no writable memory cgroup'})\n")
+          f"({'enforced by a ' + info['enforced'] if info['enforced'] else 'advisory: the hub can make no cgroup here'})\n")
     header = ["learner", "start s", "lesson s", "cells ok", "errors", "peak RSS MiB", "peak PSS MiB",
               "peak USS MiB", "CPU s", "q1.check()"]
     table = [header]
@@ -275,6 +283,7 @@ def main(argv=None) -> int:
                     for n in names]
         progress = subprocess.run([sys.executable, "-m", "helpers", "progress", str(hub.homes)],
                                   capture_output=True, text=True).stdout.rstrip()
+        info["enforced"] = enforcement(hub.log_path.read_text(errors="replace"), names)
     finally:
         if sampler:
             sampler.stopping.set()
