@@ -95,6 +95,16 @@ def _own_folder(hierarchy: str) -> tuple[Path, Path] | None:
     return (point if relative == "." else point / relative), point
 
 
+def _put(file: Path, value) -> None:
+    """Write ``value`` into an interface file that must exist (a cgroup folder has one per setting of
+    its enabled controllers: a missing file means the controller is not there, never a file to make)."""
+    fd = os.open(file, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
 def _enable(folder: Path, controllers: set[str]) -> bool:
     """Whether ``folder``'s children get ``controllers`` (v2): already enabled, or enabled now."""
     try:
@@ -103,7 +113,7 @@ def _enable(folder: Path, controllers: set[str]) -> bool:
             return True
         if not controllers <= set((folder / "cgroup.controllers").read_text().split()):
             return False
-        (folder / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(controllers - have)))
+        _put(folder / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(controllers - have)))
         return True
     except OSError:
         return False  # EBUSY: it holds processes (no internal processes in v2); EACCES: not ours
@@ -206,7 +216,7 @@ class Group:
     def _write(self, values: dict, folder: Path | None = None) -> bool:
         try:
             for file, value in values.items():
-                ((folder or self.folders[0]) / file).write_text(str(value))
+                _put((folder or self.folders[0]) / file, value)
             return True
         except OSError:
             return False
@@ -236,7 +246,7 @@ class Group:
     def join(self) -> None:
         """Move the calling process into the group (used before exec in the new process)."""
         for folder in self.folders:
-            (folder / "cgroup.procs").write_text(str(os.getpid()))
+            _put(folder / "cgroup.procs", os.getpid())
 
     def pids(self) -> set[int]:
         found = set()
