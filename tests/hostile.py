@@ -7,9 +7,10 @@
 * ``forged(question, answers, edit)`` - save ``answers`` as the learner's kernel does, let ``edit``
   change the saved record (and the folders saved with it), then judge what is left, as the grader does:
   the records come from the learner's kernel, so they can say anything;
-* ``NEEDS_REFERENCES`` - marks the tests of hostile values, which
-  tests/test_check_tests_notice_a_broken_check.py does not run with broken references (most of these
-  values are refused by their kind before any reference is used, which is right).
+* ``REFERENCE_FREE`` - marks tests whose answers are refused by their kind before the check uses any
+  reference (the hostile values, mostly): they are skipped when
+  tests/test_check_tests_notice_a_broken_check.py runs the check tests with broken references, where
+  passing proves nothing.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ HOSTILE = [
     pytest.param(None, id="None"),
 ]
 
-NEEDS_REFERENCES = pytest.mark.skipif(
+REFERENCE_FREE = pytest.mark.skipif(
     os.environ.get("COURSE_BREAK_REFERENCES") == "1",
-    reason="hostile values are mostly refused by their kind, before any reference is used")
+    reason="refused by its kind before any reference is used: passing with broken references proves nothing")
 
 
 def assert_verdict(result) -> None:

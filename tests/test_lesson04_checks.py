@@ -10,7 +10,7 @@ import torch
 from helpers.checking import ____
 from helpers.checks import lesson04
 from helpers.checks.common import reference_model, reference_tokenizer
-from hostile import HOSTILE, NEEDS_REFERENCES, assert_verdict, forged
+from hostile import HOSTILE, REFERENCE_FREE, assert_verdict, forged
 
 CORRECT, INCORRECT, NOT_ATTEMPTED, ERROR = "correct", "incorrect", "not_attempted", "error"
 
@@ -252,7 +252,7 @@ POSITIONS = {  # question -> how a hostile value v is placed among otherwise rig
 }
 
 
-@NEEDS_REFERENCES
+@REFERENCE_FREE
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_hostile_values_get_a_verdict(last_four_on_disk, position, value):
@@ -260,6 +260,7 @@ def test_hostile_values_get_a_verdict(last_four_on_disk, position, value):
     assert_verdict(question.evaluate(POSITIONS[position](value, last_four_on_disk)))
 
 
+@REFERENCE_FREE
 @pytest.mark.parametrize("answers", [
     dict(low0_map={1: 2, "a": 3}),                                     # was a TypeError (int + str)
     dict(low0_map={"model.embed_tokens": 0, "lm_head": torch.tensor([1, 2]), "model": 1}),  # was ambiguous bool

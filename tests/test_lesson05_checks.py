@@ -9,7 +9,7 @@ from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson05 as L
 from helpers.device import put_on_small_gpu
 from helpers.checks.common import reference_model, reference_tokenizer
-from hostile import HOSTILE, NEEDS_REFERENCES, assert_verdict, forged
+from hostile import HOSTILE, REFERENCE_FREE, assert_verdict, forged
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +267,7 @@ POSITIONS = {  # question -> how a hostile value v is placed among otherwise rig
 }
 
 
-@NEEDS_REFERENCES
+@REFERENCE_FREE
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_hostile_values_get_a_verdict(position, value):
