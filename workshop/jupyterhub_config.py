@@ -109,7 +109,7 @@ c.Spawner.environment = {
 # --- graded mode: learners cannot read the solutions (nor the git history or the tests that hold
 # them): root-owned, 0700, from now on; q.solution() says they are held back (workshop/graded.py)
 if GRADED:
-    HELD = [str(f) for f in dict.fromkeys([*hold(COURSE), *hold(CONTENT)])]
+    HELD = [str(f) for f in hold(COURSE) + (hold(CONTENT) if Path(CONTENT).resolve() != COURSE else [])]
     c.Spawner.environment["COURSE_SOLUTIONS"] = "held"
 
 # --- the idle culler: stops a server nobody has used for COURSE_HUB_CULL_IDLE seconds

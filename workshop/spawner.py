@@ -68,7 +68,7 @@ def ensure_learner(name: str, homes: str | Path, course_dir: str | Path,
     home.mkdir(parents=True, exist_ok=True)
     os.chown(home, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
     os.chmod(home, 0o700, follow_symlinks=False)  # learners cannot read each other's work
-    merged = merge_as(name, course_dir, folders, python or sys.executable)
+    merged = merge_as(name, course_dir, folders, python)  # None: a Python every user can start
     if merged.returncode != 0:
         raise RuntimeError(f"could not bring {name}'s copy of the course up to date: {merged.stderr.strip()[-500:]}")
     for line in merged.stdout.strip().splitlines():
