@@ -8,6 +8,7 @@ import torch
 
 from ..answers import AdapterFacts, ConfigRef
 from ..checking import Incorrect, Question, expect, numbered
+from ..dtypes import parse_dtype as as_dtype
 from ..finetune import ask
 from ..quantization import generic_4bit_path
 from .common import as_number, is_model, reference_model, reference_tokenizer
@@ -46,19 +47,6 @@ def reference_lora_targets() -> set[str]:
     head = ref.get_output_embeddings()
     return {name.rsplit(".", 1)[-1] for name, m in ref.named_modules()
             if isinstance(m, torch.nn.Linear) and m is not head}
-
-
-_DTYPES = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
-
-
-def as_dtype(value) -> torch.dtype | None:
-    """A torch dtype from a dtype or its name (``"bfloat16"``, ``"torch.bfloat16"``); None for anything else.
-
-    Names are looked up among torch's dtypes only (``getattr(torch, name)`` could import part of torch).
-    """
-    if isinstance(value, torch.dtype):
-        return value
-    return _DTYPES.get(value.removeprefix("torch.")) if isinstance(value, str) else None
 
 
 # --------------------------------------------------------------------------- q1
