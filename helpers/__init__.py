@@ -19,6 +19,8 @@
 * ``helpers.markers``     - the ``# BEGIN SOLUTION qN`` markers
 * ``helpers.checks``      - one module per lesson's questions, ``common`` the shared toolbox
 * ``helpers.exercises``   - build exercise notebooks from solutions, reset a copy
+* ``helpers.commands``    - ``course setup | lab | test``: the make-free path, on every OS
+* ``helpers.python_version`` - the Python minimum and its message (standard library only)
 
 The instructor's grader is the package ``grading`` next to this one (``python -m helpers grade``).
 

@@ -10,7 +10,8 @@ After ``pip install -e ".[lab]"`` (or ``".[dev]"`` for the tests) in a virtual e
   ``--no-browser``);
 * ``course test`` - the exercises-in-sync check, then pytest as ``make test`` runs it (every core,
   one file per worker, one thread each); ``--quick`` as ``make test-quick``. Extra arguments go to
-  pytest: ``course test --quick -k device``. Needs ``pip install -e ".[dev]"``.
+  pytest: ``course test --quick -k device``; paths replace the default ones
+  (``course test --quick tests/test_device.py``). Needs ``pip install -e ".[dev]"``.
 
 Each sets ``HF_HUB_OFFLINE=1`` unless it is set already (as ``make`` does), and runs the tools of
 the Python it runs in (``sys.executable``), so the virtual environment need not be activated.
@@ -85,10 +86,13 @@ def test(quick: bool = False, pytest_args: list[str] | None = None) -> int:
     code = subprocess.call([sys.executable, "-m", "helpers", "exercises", "build", "--check"], cwd=root, env=env)
     if code:
         return code
+    pytest_args = list(pytest_args or [])
+    # paths given (tests/test_x.py, notebooks/00_environment_check.ipynb, a::node id) replace the default ones
+    named_paths = any(not a.startswith("-") and (root / a.split("::")[0]).exists() for a in pytest_args)
     cmd = [sys.executable, "-m", "pytest"]
     if quick:
-        cmd += ["tests", "-m", "not slow"]
+        cmd += ([] if named_paths else ["tests"]) + ["-m", "not slow"]
     cmd += ["-n", os.environ.get("TEST_WORKERS", "auto"), "--dist", "loadfile",
-            f"--durations={5 if quick else 10}", *(pytest_args or [])]
+            f"--durations={5 if quick else 10}", *pytest_args]
     print("running:", " ".join(cmd[1:]), flush=True)
     return subprocess.call(cmd, cwd=root, env=env)

@@ -52,6 +52,13 @@ def test_course_test_quick_is_make_test_quick_and_passes_pytest_arguments_on(cal
     assert suite[-3:] == ["-k", "device", "-x"]
 
 
+def test_course_test_quick_with_paths_runs_only_those(calls):
+    assert main(["test", "--quick", "tests/test_device.py", "notebooks/00_environment_check.ipynb"]) == 0
+    suite = calls[-1]["cmd"]
+    assert "tests" not in suite and suite[3:5] == ["-m", "not slow"]
+    assert suite[-2:] == ["tests/test_device.py", "notebooks/00_environment_check.ipynb"]
+
+
 def test_course_test_without_the_dev_extra_says_what_to_install(calls, monkeypatch, capsys):
     import importlib.util
 
