@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                 return exercises.build_all(check=args.check)
             print(exercises.reset(args.lesson, args.to))
         elif args.command == "colab":
-            from . import colab
-            return colab.build_all(check=args.check)
+            from . import colab, exercises
+            return colab.build_all(check=args.check) or exercises.build_all(check=args.check)
         elif args.command == "grade":
             from grading.cli import main as grade_main
             return grade_main(args)

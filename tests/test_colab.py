@@ -80,11 +80,17 @@ def _set_repository(root, repository):
     (root / "pyproject.toml").write_text(text + f'\n[project.urls]\nRepository = "{repository}"\n')
 
 
+def _build(root, check=False):
+    """What ``python -m helpers colab build`` does: the cells and links, then exercises/ from solutions/."""
+    from helpers import exercises
+    return colab.build_all(check=check, root=root) or exercises.build_all(check=check, root=root)
+
+
 def test_a_setting_writes_every_link_and_removing_it_takes_them_out(tmp_path, capsys):
     root = _course_copy(tmp_path, "https://github.com/example-org/llm-course/tree/v1")
     originals = {p: p.read_bytes() for p in root.rglob("*") if p.suffix in (".ipynb", ".md")}
-    assert colab.build_all(check=True, root=root) == 1
-    assert colab.build_all(root=root) == 0 and colab.build_all(check=True, root=root) == 0
+    assert _build(root, check=True) == 1
+    assert _build(root) == 0 and _build(root, check=True) == 0
     base = "https://colab.research.google.com/github/example-org/llm-course/blob/v1/"
     for rel in ("notebooks/01_loading.ipynb", "solutions/01_loading.ipynb", "exercises/01_loading.ipynb"):
         nb = nbformat.read(root / rel, as_version=4)
@@ -97,7 +103,7 @@ def test_a_setting_writes_every_link_and_removing_it_takes_them_out(tmp_path, ca
     assert readme.count("[(Colab)]") == 2 * 6 + 3  # 9 lessons, 6 exercises
     # back to no setting: every link goes, the files are as they were
     _set_repository(root, "")
-    assert colab.build_all(root=root) == 0
+    assert _build(root) == 0
     assert "no Colab links written" in capsys.readouterr().out
     assert {p: p.read_bytes() for p in originals} == originals
 
@@ -158,14 +164,3 @@ def test_the_grader_leaves_the_colab_cell_out(tmp_path):
     assert "kernel died" not in proc.stdout + proc.stderr
 
 
-def test_the_readmes_cell_references_point_at_code_cells():
-    """The seed-claims table cites cells by index (the Colab cell counts): each must be a code cell."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("| seed claim |"):readme.index("## The course models")]
-    refs = re.findall(r"\b(0[0-6]b?) ((?:\[\d+\](?:, )?)+)", table)
-    assert refs
-    for lesson, indices in refs:
-        path = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"))
-        cells = nbformat.read(path, as_version=4).cells
-        for i in map(int, re.findall(r"\d+", indices)):
-            assert cells[i].cell_type == "code" and not colab.is_setup_cell(cells[i]), f"{lesson} [{i}]"
