@@ -163,8 +163,32 @@ def _build_smollm2(out: Path) -> dict:
         raise CourseSetupError(f"GGUF conversion left keys unmatched: {result}")
     plain.generation_config = quantized.generation_config
     plain.save_pretrained(out)
+    _set_special_tokens(tokenizer, quantized.generation_config)
     tokenizer.save_pretrained(out)
+    _drop_version_keys(out / "tokenizer_config.json")
     return {"source": {"package": GGUF_PACKAGE, "file": GGUF_FILE, "sha256": GGUF_SHA256}}
+
+
+# Older transformers read the GGUF's tokenizer differently: 5.15 (Colab's) takes <|im_start|> as the
+# eos token, sets no pad token and writes these keys too (eos_token_id 1 among them). The checkpoint
+# must not depend on the version that built it: the special tokens come from the GGUF's generation
+# config (bos 1, eos 2, pad 2: <|im_start|>, <|im_end|>, <|im_end|>), and the keys are dropped.
+_VERSION_KEYS = ("add_prefix_space", "bos_token_id", "clean_up_tokenization_spaces", "eos_token_id", "legacy",
+                 "model_type", "pad_token_id", "unk_token_id")
+
+
+def _set_special_tokens(tokenizer, generation_config) -> None:
+    for name in ("bos", "eos", "pad"):
+        token_id = getattr(generation_config, f"{name}_token_id", None)
+        if isinstance(token_id, int):
+            setattr(tokenizer, f"{name}_token", tokenizer.convert_ids_to_tokens(token_id))
+
+
+def _drop_version_keys(path: Path) -> None:
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if any(key in config for key in _VERSION_KEYS):
+        kept = {k: v for k, v in config.items() if k not in _VERSION_KEYS}
+        path.write_text(json.dumps(kept, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _build_tiny_gpt2(out: Path) -> dict:

@@ -140,6 +140,8 @@ def execute(spec: dict) -> None:
         errors = [(i, o.get("ename", ""), str(o.get("evalue", ""))[:300])
                   for i, c in enumerate(nb.cells) if c.cell_type == "code"
                   for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        print(f"[colab-profile]   {Path(path).parent.name}/{Path(path).name}: {time.monotonic() - start:.0f} s, "
+              f"{'did not finish' if failure else f'{len(errors)} cells with errors'}", flush=True)
         results.append({"path": path, "seconds": time.monotonic() - start, "failure": failure,
                         "errors": errors, "outputs": {i: c.get("outputs", []) for i, c in enumerate(nb.cells)
                                                       if c.cell_type == "code"}})
@@ -261,7 +263,7 @@ def main(argv=None) -> int:
     for r in results:
         path = Path(r["path"])
         rel = path.relative_to(course).as_posix()
-        stored = cells(ROOT / rel)
+        stored = cells(path)  # the copy as it was taken (the checkout may have moved on since)
         diffs = []
         for i, outputs in r["outputs"].items():
             cell = stored[int(i)]
