@@ -1,5 +1,7 @@
 """The lesson 03 checks accept right answers (however written) and reject known-wrong ones."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson03
 from helpers.checks.common import reference_model
+from hostile import forged
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +77,85 @@ def test_q1_missing(bf16):
 
 # --------------------------------------------------------------------------- q2
 
-def test_q2_right_answers(logit_diffs):
+def _max_diff(course_model_path, fp32, model, linear=None):
+    """max |model - fp32| over the logits of the question's prompt (with `linear` as F.linear, if given)."""
+    tok = AutoTokenizer.from_pretrained(course_model_path)
+    enc = tok(lesson03.PROMPT, return_tensors="pt")
+    with torch.no_grad(), mock.patch.object(torch.nn.functional, "linear", linear or torch.nn.functional.linear):
+        return (model(**enc).logits.float() - fp32(**enc).logits).abs().max().item()
+
+
+_linear = torch.nn.functional.linear
+
+
+def gpu_like_linear(x, w, b=None):
+    """A float16 linear layer as GPU tensor cores compute it: float32 accumulation, one rounding at the end
+    (the CPU kernels round differently). A simulation: no GPU needed."""
+    if x.dtype != torch.float16:
+        return _linear(x, w, b)
+    return _linear(x.float(), w.float(), None if b is None else b.float()).half()
+
+
+def on_device(device):
+    """An edit for forged(): the saved `fp16_model` record says the model was on `device`."""
+    def edit(record, folder):
+        record["fp16_model"]["device"] = device
+    return edit
+
+
+def test_q2_right_answers(logit_diffs, fp16, fp32, course_model_path):
     d = logit_diffs["fp16"]
-    assert status(lesson03.q2, max_logit_diff=d.max().item()) == CORRECT
-    assert status(lesson03.q2, max_logit_diff=d.max()) == CORRECT                  # a 0-d tensor
-    assert status(lesson03.q2, max_logit_diff=round(d.max().item(), 2)) == CORRECT  # rounded
+    assert status(lesson03.q2, fp16_model=fp16, max_logit_diff=d.max().item()) == CORRECT
+    assert status(lesson03.q2, fp16_model=fp16, max_logit_diff=d.max()) == CORRECT                  # a 0-d tensor
+    assert status(lesson03.q2, fp16_model=fp16, max_logit_diff=round(d.max().item(), 2)) == CORRECT  # rounded
+    # the other ways lesson 03 makes a float16 copy: a float32 load cast with .to() (its rotary buffers are
+    # rounded too, which moves the logits by more than 5 %), and the eager attention
+    cast = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32).to(torch.float16)
+    assert status(lesson03.q2, fp16_model=cast, max_logit_diff=_max_diff(course_model_path, fp32, cast)) == CORRECT
+    eager = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float16, attn_implementation="eager")
+    assert status(lesson03.q2, fp16_model=eager, max_logit_diff=_max_diff(course_model_path, fp32, eager)) == CORRECT
 
 
-def test_q2_wrong_answers(logit_diffs):
+def test_q2_an_answer_from_a_gpu_is_judged_on_that_gpu(logit_diffs, fp16, fp32, course_model_path, monkeypatch):
+    """A learner who loads the float16 copy with device_map="cuda" gets a GPU's rounding, not the CPU's.
+
+    Simulated here: the answer's value comes from GPU-like float16 linear layers, its record says cuda:0,
+    and "the grader has that GPU" is the check computing its reference with the same kernels.
+    """
+    cpu_value = logit_diffs["fp16"].max().item()
+    gpu_value = _max_diff(course_model_path, fp32, fp16, gpu_like_linear)
+    assert abs(gpu_value - cpu_value) > lesson03.DIFF_REL_TOL * cpu_value  # a CPU reference at 5 % rejected it
+    answer = {"fp16_model": fp16, "max_logit_diff": gpu_value}
+    monkeypatch.setattr(lesson03, "_compute_device", lambda device: ("cpu", True))  # "this machine has cuda:0"
+    lesson03._load_stats.cache_clear()
+    try:
+        with mock.patch.object(torch.nn.functional, "linear", gpu_like_linear):
+            assert forged(lesson03.q2, answer, on_device("cuda:0")).status == CORRECT
+            # still judged: a value far from that GPU's (the bfloat16 one) is rejected
+            bf16_answer = dict(answer, max_logit_diff=logit_diffs["bf16"].max().item())
+            assert forged(lesson03.q2, bf16_answer, on_device("cuda:0")).status == INCORRECT
+    finally:
+        lesson03._load_stats.cache_clear()
+
+
+def test_q2_an_answer_from_a_device_this_machine_lacks(logit_diffs, fp16, fp32, course_model_path):
+    """Regraded where that GPU is not (or a record naming a device that does not exist): CPU reference,
+    OTHER_DEVICE_REL_TOL."""
+    gpu_value = _max_diff(course_model_path, fp32, fp16, gpu_like_linear)
+    device = f"cuda:{torch.cuda.device_count()}"  # a GPU index this machine does not have
+    assert lesson03._compute_device(torch.device(device)) == ("cpu", False)
+    assert lesson03._compute_device(torch.device("meta")) == ("cpu", False)
+    assert lesson03._compute_device(torch.device("cpu")) == ("cpu", True)
+    answer = {"fp16_model": fp16, "max_logit_diff": gpu_value}
+    assert forged(lesson03.q2, answer, on_device(device)).status == CORRECT
+    d = logit_diffs["fp16"]
+    for wrong in (d.mean().item(), logit_diffs["bf16"].max().item(), 0.0):
+        result = forged(lesson03.q2, dict(answer, max_logit_diff=wrong), on_device(device))
+        assert result.status == INCORRECT, wrong
+    assert "does not have" in result.message or "compared a model with itself" in result.message
+
+
+def test_q2_wrong_answers(logit_diffs, fp16, fp32, bf16):
     d, db = logit_diffs["fp16"], logit_diffs["bf16"]
     cases = {
         "zero": 0.0,                                   # a model compared with itself
@@ -93,14 +167,20 @@ def test_q2_wrong_answers(logit_diffs):
         "vector": d.amax(dim=-1),                      # one max per position
     }
     for label, value in cases.items():
-        assert status(lesson03.q2, max_logit_diff=value) == INCORRECT, label
+        assert status(lesson03.q2, fp16_model=fp16, max_logit_diff=value) == INCORRECT, label
     last = d[0, -1].max().item()
     if abs(last - d.max().item()) > 0.05 * d.max().item():   # only meaningful where they differ
-        assert status(lesson03.q2, max_logit_diff=last) == INCORRECT
+        assert status(lesson03.q2, fp16_model=fp16, max_logit_diff=last) == INCORRECT
+    # the model must be the float16 copy the value came from
+    result = lesson03.q2.evaluate({"fp16_model": bf16, "max_logit_diff": d.max().item()})
+    assert result.status == INCORRECT and "float16" in result.message
+    assert status(lesson03.q2, fp16_model=fp32, max_logit_diff=d.max().item()) == INCORRECT
+    assert status(lesson03.q2, fp16_model="fp16", max_logit_diff=d.max().item()) == INCORRECT
 
 
-def test_q2_missing():
+def test_q2_missing(fp16):
     assert status(lesson03.q2) == NOT_ATTEMPTED
+    assert status(lesson03.q2, fp16_model=fp16) == NOT_ATTEMPTED
 
 
 # --------------------------------------------------------------------------- q3
