@@ -72,3 +72,28 @@ def test_q4_accepts_a_greedy_decode_on_the_gpu(course_model_path, tok):
     inputs = tok(PROMPT, return_tensors="pt").to(on_gpu.device)
     right = on_gpu.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)
     assert right.device.type == "cuda" and status(q4, greedy_ids=right) == "correct"
+
+
+def test_q1_q4_answers_from_a_simulated_gpu_pass(course_model_path, tok, monkeypatch):
+    """The GPU tests above, simulated where no GPU is present.
+
+    Q1: the record of a model loaded with device_map=best_device() on a CUDA machine says cuda:0, and there
+    best_device() says "cuda" (both simulated: the model's ``device`` and the grader's best_device()).
+    Q4: a GPU runs the float32 model with other kernels; eager attention instead of sdpa does the same here
+    (logits about 5e-5 apart), and the greedy ids must still be accepted.
+    """
+    import helpers.checks.lesson01 as L01
+    from transformers import LlamaForCausalLM
+
+    monkeypatch.setattr(L01, "best_device", lambda: "cuda")
+    monkeypatch.setattr(LlamaForCausalLM, "device", property(lambda self: torch.device("cuda", 0)))
+    on_gpu = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.bfloat16)
+    assert status(q1, model_bf16=on_gpu) == "correct"
+    monkeypatch.setattr(LlamaForCausalLM, "device", property(lambda self: torch.device("cpu")))
+    r = q1.evaluate({"model_bf16": on_gpu})  # left on the CPU of a GPU machine: the lesson's device_map missing
+    assert r.status == "incorrect" and "best device" in r.message
+    monkeypatch.undo()
+
+    other = AutoModelForCausalLM.from_pretrained(course_model_path, dtype=torch.float32, attn_implementation="eager")
+    inputs = tok(PROMPT, return_tensors="pt")
+    assert status(q4, greedy_ids=other.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)) == "correct"
