@@ -59,7 +59,8 @@ def run(cmd, **kwargs) -> subprocess.CompletedProcess:
 
 
 def dists(python: Path) -> dict[str, str]:
-    out = run([python, "-c", LIST_DISTS], capture_output=True, text=True).stdout
+    # -I: not the current folder's *.egg-info (a checkout with an editable install has one)
+    out = run([python, "-I", "-c", LIST_DISTS], capture_output=True, text=True).stdout
     return json.loads(out)
 
 
@@ -78,7 +79,7 @@ def find_python(requested: str | None) -> str:
 def ensure_env(env: Path, python: str) -> tuple[Path, float | None]:
     """Create the env once; later, put it back to the recorded base. Returns (its python, set-up s)."""
     py, base_file = env / "bin" / "python", env / ".colab-base.json"
-    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    pip = [py, "-I", "-m", "pip", "--disable-pip-version-check"]
     if not base_file.is_file():
         start = time.monotonic()
         log(f"creating {env} with {python} and Colab's versions ({VERSIONS.relative_to(ROOT)}); once, minutes")
@@ -107,11 +108,17 @@ def ensure_env(env: Path, python: str) -> tuple[Path, float | None]:
     return py, None
 
 
-def fresh_course(dest: Path) -> None:
-    """This checkout as a clone would have it: tracked and untracked files that git does not ignore."""
+def fresh_course(dest: Path, ref: str | None = None) -> None:
+    """This checkout as a clone would have it: tracked and untracked files that git does not ignore
+    (or, with ``ref``, that commit's files only)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    if ref:
+        dest.mkdir(parents=True)
+        archive = run(["git", "-C", ROOT, "archive", "--format=tar", ref], capture_output=True).stdout
+        run(["tar", "-x", "-C", dest], input=archive)
+        return
     files = run(["git", "-C", ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                 capture_output=True).stdout.decode().split("\0")
-    shutil.rmtree(dest, ignore_errors=True)
     for rel in filter(None, files):
         src = ROOT / rel
         if src.is_file():
@@ -171,9 +178,14 @@ def sanitizers() -> list[tuple[re.Pattern, str]]:
 
 
 def text_of(outputs: list, masks) -> str:
-    parts = []
+    """A cell's outputs as one text, consecutive stream outputs of one name joined (as nbval does)."""
+    parts, stream = [], None
     for o in outputs:
         kind = o.get("output_type")
+        if kind == "stream" and stream == o.get("name"):
+            parts[-1] += "".join(o.get("text", ""))
+            continue
+        stream = o.get("name") if kind == "stream" else None
         if kind == "stream":
             parts.append(f"[{o.get('name')}] " + "".join(o.get("text", "")))
         elif kind in ("execute_result", "display_data"):
@@ -187,10 +199,12 @@ def text_of(outputs: list, masks) -> str:
 
 
 def first_difference(expected: str, got: str) -> str:
-    for a, b in zip(expected.splitlines() + [""] * 999, got.splitlines() + [""] * 999):
-        if a != b:
-            return f"stored: {a.strip()[:110]!r}\n      colab:  {b.strip()[:110]!r}"
-    return "(whitespace)"
+    a, b = expected.splitlines(), got.splitlines()
+    n = next((i for i, (x, y) in enumerate(zip(a + [""] * len(b), b + [""] * len(a))) if x != y), None)
+    if n is None:
+        return "(whitespace)"
+    line = lambda lines: repr(lines[n].strip()[:110]) if n < len(lines) else "(no such line)"
+    return f"line {n + 1}: stored {line(a)}\n      colab  {line(b)}"
 
 
 # --------------------------------------------------------------------------- main
@@ -201,6 +215,7 @@ def main(argv=None) -> int:
     parser.add_argument("--env", default=str(ROOT / "build" / "colab-env"))
     parser.add_argument("--work", default=str(ROOT / "build" / "colab-profile"))
     parser.add_argument("--only", nargs="*", help="notebook stems to run (default: every lesson and solution)")
+    parser.add_argument("--ref", help="run a commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--execute", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.execute:
@@ -212,7 +227,7 @@ def main(argv=None) -> int:
     py, created = ensure_env(env_dir, find_python(args.python))
     base = json.loads((env_dir / ".colab-base.json").read_text())
     course, content = work / "course", work / "content"
-    fresh_course(course)
+    fresh_course(course, args.ref)
     shutil.rmtree(content, ignore_errors=True)
     content.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_", "PYTHON", "VIRTUAL_ENV"))}
@@ -269,7 +284,9 @@ def main(argv=None) -> int:
             cell = stored[int(i)]
             if CHECK in cell["source"]:
                 expected, got = text_of(cell["outputs"], masks), text_of(outputs, masks)
-                if expected != got:
+                if not cell["outputs"]:
+                    diffs.append(f"[{i}] (no stored output)")
+                elif expected != got:
                     diffs.append(f"[{i}]")
                     details.append(f"* {rel} [{i}]\n      {first_difference(expected, got)}")
         bad = r["failure"] or r["errors"]
