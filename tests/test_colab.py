@@ -164,3 +164,14 @@ def test_the_grader_leaves_the_colab_cell_out(tmp_path):
     assert "kernel died" not in proc.stdout + proc.stderr
 
 
+
+
+@pytest.mark.parametrize("tomllib", [True, False], ids=["tomllib", "python-3.10"])
+def test_the_setting_is_read_with_and_without_tomllib(tmp_path, monkeypatch, tomllib):
+    if not tomllib:
+        monkeypatch.setitem(sys.modules, "tomllib", None)  # as on Python 3.10: import tomllib fails
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[project.urls]\nHomepage = "h"\n'
+                                             'Repository = "https://github.com/o/r"\n\n[tool.x]\nRepository = "no"\n')
+    assert colab.repository_url(tmp_path) == "https://github.com/o/r"
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.x]\nRepository = "no"\n')
+    assert colab.repository_url(tmp_path) == ""
