@@ -118,6 +118,16 @@ def test_q3():
     assert status(q, n_gpus_70b=np.int64(7)) == CORRECT
     result = q.evaluate({"n_gpus_70b": 6})                                          # size / memory: too few
     assert result.status == INCORRECT and "whole decoder layers" in result.message
+    # 6 is also what infer_auto_device_map answers when the learner leaves out no_split_module_classes
+    # (it then cuts layers): the message says to pass it, and the question says so too
+    from accelerate import infer_auto_device_map
+    llama70b, usable = lesson04.meta_llama("70B"), (lesson04.GPU_GIB - lesson04.HEADROOM_GIB) * 2**30
+    cutting = next(n for n in range(1, 20) if all(
+        isinstance(d, int) for d in infer_auto_device_map(llama70b, max_memory={i: usable for i in range(n)}).values()))
+    result = q.evaluate({"n_gpus_70b": cutting})
+    assert result.status == INCORRECT and "no_split_module_classes" in result.message, result
+    assert "no_split_module_classes" in lesson04.q3.title + "".join(lesson04.q3.hints)
+    assert status(q, n_gpus_70b=5) == INCORRECT                                    # too few either way
     assert status(q, n_gpus_70b=8) == INCORRECT
     assert status(q, n_gpus_70b=7.0) == INCORRECT
     assert status(q, n_gpus_70b="7") == INCORRECT

@@ -148,13 +148,18 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _gpus_needed(model, per_gpu: int) -> int:
+def _gpus_needed(model, per_gpu: int, no_split: bool = True) -> int:
+    """The fewest GPUs of ``per_gpu`` bytes for which infer_auto_device_map puts nothing on 'cpu' or 'disk'.
+
+    ``no_split=False`` leaves out ``no_split_module_classes``: the planner may then cut a decoder layer
+    across two GPUs, which from_pretrained (which passes the model's no-split classes) never does.
+    """
     from accelerate import infer_auto_device_map
 
+    extra = dict(no_split_module_classes=model._no_split_modules) if no_split else {}
     with quiet_accelerate():
         for n in range(1, 129):
-            device_map = infer_auto_device_map(model, max_memory={i: per_gpu for i in range(n)},
-                                               no_split_module_classes=model._no_split_modules)
+            device_map = infer_auto_device_map(model, max_memory={i: per_gpu for i in range(n)}, **extra)
             if all(_is_int(device) for device in device_map.values()):
                 return n
     raise AssertionError("no GPU count found")
@@ -273,11 +278,19 @@ def _check_q3(n_gpus_70b):
     model = meta_llama("70B")
     usable = (GPU_GIB - HEADROOM_GIB) * 2**30
     need = _gpus_needed(model, usable)
-    naive = math.ceil(compute_module_sizes(model)[""] / usable)
     n = int(n_gpus_70b)
-    if n == naive and naive != need:
-        expect(False, "that is the model's size divided by the usable memory per GPU. The planner places "
-                      "whole decoder layers and keeps room on GPU 0: ask infer_auto_device_map")
+    if n != need:
+        naive = math.ceil(compute_module_sizes(model)[""] / usable)
+        cutting = _gpus_needed(model, usable, no_split=False)
+        causes = []
+        if n == cutting:
+            causes.append("what infer_auto_device_map answers without no_split_module_classes: it then cuts "
+                          "decoder layers across GPUs, which from_pretrained never does. Pass "
+                          "no_split_module_classes=llama70b._no_split_modules")
+        if n == naive:
+            causes.append("the model's size divided by the usable memory per GPU, but the planner places "
+                          "whole decoder layers and keeps room on GPU 0: ask infer_auto_device_map")
+        expect(not causes, "that is " + "; it is also ".join(causes))
     expect(n >= need, f"with {n} GPUs of {GPU_GIB - HEADROOM_GIB} GiB, part of the model still goes to "
                       "'cpu' or 'disk'")
     expect(n <= need, f"{n} GPUs are enough, but fewer would do: the question asks for the smallest number")
@@ -364,7 +377,7 @@ q1, q2, q3, q4, q5 = QUESTIONS = numbered(
                f"max_new_tokens={NEW_TOKENS}, do_sample=False)"]),
     Question(f"how many {GPU_GIB} GiB GPUs Llama-2-70B needs in float16", ["n_gpus_70b"], _check_q3,
         hints=["Build the 70B model on the meta device: `with init_empty_weights(): "
-               "AutoModelForCausalLM.from_config(LLAMA2_70B, dtype=torch.float16)`.",
+               "AutoModelForCausalLM.from_config(LLAMA2_70B, dtype=torch.float16)` (lesson 04, section 5).",
                f"Try n = 1, 2, 3, ... GPUs with max_memory={{0: '{GPU_GIB - HEADROOM_GIB}GiB', 1: ..., }} and "
                "infer_auto_device_map(model, max_memory=..., no_split_module_classes=model._no_split_modules).",
                "The answer is the first n for which every value in the device map is an int (a GPU): nothing on "
