@@ -370,3 +370,27 @@ _FakeConfig.__module__ = "transformers.utils.quantization_config"
 def test_q1_config_values_no_bitsandbytes_config_holds_are_rejected(values):
     result = L.q1.evaluate({"bnb_config": _FakeConfig(values)})
     assert result.status in (INCORRECT, ERROR) and result.message, result
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (torch.cuda.is_available() or __import__("helpers.machine").machine.cpu_has_bf16_instructions()),
+                    reason="bfloat16 compute is emulated here: training with it would take minutes")
+def test_q4_an_adapter_trained_with_bfloat16_compute_is_accepted(course_model_path):
+    """The other path the lesson allows: TRAIN_COMPUTE_DTYPE is bfloat16 on a GPU (float32 on a CPU).
+
+    Trained here with bfloat16 compute, as a GPU trains it (on this CPU's native bf16 when there is no GPU),
+    then judged like any answer: the check rebuilds the adapter from its files and asks the question.
+    """
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tok = AutoTokenizer.from_pretrained(course_model_path)
+    examples = [finetune.encode(p, tok) for p in finetune.load_pairs()]
+    base = AutoModelForCausalLM.from_pretrained(course_model_path, quantization_config=four_bit(torch.bfloat16),
+                                                dtype=torch.bfloat16, device_map=device)
+    base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+    torch.manual_seed(0)
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, task_type="CAUSAL_LM",
+                                            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    finetune.train_adapter(model, examples, tok.pad_token_id)
+    assert status(L.q4, peft_model=model) == CORRECT
