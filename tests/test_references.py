@@ -142,7 +142,7 @@ ROWS = seed_rows()
 
 # Rows whose anchor or phrase was still being written into lessons 03, 04, 04b, 05 and 06 when this
 # landed (issue 22 stays open for them): expected to fail until then; they pass as soon as it is done.
-PENDING = {1, 2, 3, 4, 5, 6, 8, 9}  # lessons 04 and 04b
+PENDING: set[int] = set()  # none left; a row being rewritten may be listed here while it is
 PENDING_REASON = "the lesson's anchor or phrase is not written yet (issue 22, open)"
 
 
