@@ -83,7 +83,7 @@ test-colab:
 
 # The suite's Hypothesis tests are derandomized (profile "ci" in conftest.py: the same examples on every
 # run). This target draws new random ones, many more, and keeps failures in .hypothesis/ to replay first;
-# add each value it finds to HOSTILE (tests/test_checks_fuzz.py) so the normal suite keeps it fixed.
+# add each value it finds to HOSTILE (tests/support.py) so the normal suite keeps it fixed.
 fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz OMP_NUM_THREADS=1 $(PY) -m pytest tests/test_checks_fuzz.py tests/test_answers.py \
 		-n $(TEST_WORKERS) --dist load --durations=5

@@ -6,10 +6,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, GPT2Model
 
 from helpers import best_device
 from helpers.checks.lesson01 import NEW_TOKENS, PROMPT, q1, q2, q3, q4
+from support import status
 
-
-def status(q, **answers):
-    return q.evaluate(answers).status
 
 
 def test_q1(course_model_path, tiny_model_path, model):

@@ -8,14 +8,12 @@ from helpers.checks import lesson02
 from helpers.checks.lesson02 import (Q1_NEW, Q1_PROMPT, Q2_QUESTION, Q3_MAX_NEW, Q3_QUESTION, Q4_NEW, Q4_PROMPTS,
                                      Q5_NEW, Q5_PROMPT, Q5_SAMPLES, Q5_TOP_K, _beam_rows, q1, q2, q3, q4,
                                      q5)
+from support import status
 
 
 def evaluate(q, **answers):
     return q.evaluate(answers)
 
-
-def status(q, **answers):
-    return q.evaluate(answers).status
 
 
 def chat(question):

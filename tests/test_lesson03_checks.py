@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson03
 from helpers.checks.common import reference_model
-from hostile import forged
+from support import forged, status
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,6 @@ def logit_diffs(course_model_path, fp32, bf16, fp16):
         db16 = (bf16(**enc).logits.float() - ref).abs()
     return {"fp16": d16, "bf16": db16}
 
-
-def status(question, **answers):
-    return question.evaluate(answers).status
 
 
 # --------------------------------------------------------------------------- q1

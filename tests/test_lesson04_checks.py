@@ -10,7 +10,7 @@ import torch
 from helpers.checking import ____
 from helpers.checks import lesson04
 from helpers.checks.common import reference_model, reference_tokenizer
-from hostile import HOSTILE, REFERENCE_FREE, assert_verdict, forged
+from support import NESTED, REFERENCE_FREE, assert_verdict, forged, status
 
 CORRECT, INCORRECT, NOT_ATTEMPTED, ERROR = "correct", "incorrect", "not_attempted", "error"
 
@@ -19,9 +19,6 @@ CORRECT, INCORRECT, NOT_ATTEMPTED, ERROR = "correct", "incorrect", "not_attempte
 def quiet_imaginary_gpus():
     logging.getLogger("accelerate.utils.modeling").setLevel(logging.ERROR)
 
-
-def status(question, **answers):
-    return question.evaluate(answers).status
 
 
 def _top_level_map(course_model, device_for_layer):
@@ -263,7 +260,7 @@ POSITIONS = {  # question -> how a hostile value v is placed among otherwise rig
 
 
 @REFERENCE_FREE
-@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("value", NESTED)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_hostile_values_get_a_verdict(last_four_on_disk, position, value):
     question = getattr(lesson04, position.split("-")[0])

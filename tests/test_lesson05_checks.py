@@ -9,7 +9,7 @@ from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson05 as L
 from helpers.device import put_on_small_gpu
 from helpers.checks.common import reference_model, reference_tokenizer
-from hostile import HOSTILE, REFERENCE_FREE, assert_verdict, forged
+from support import NESTED, REFERENCE_FREE, assert_verdict, forged, status
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,6 @@ def _tok(path, **kw):
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(path, **kw)
 
-
-def status(q, **answers):
-    return q.evaluate(answers).status
 
 
 # ---------------------------------------------------------------- q1: fixed loading snippet
@@ -268,7 +265,7 @@ POSITIONS = {  # question -> how a hostile value v is placed among otherwise rig
 
 
 @REFERENCE_FREE
-@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("value", NESTED)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_hostile_values_get_a_verdict(position, value):
     question = getattr(L, position.split("-")[0])

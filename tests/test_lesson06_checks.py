@@ -17,10 +17,7 @@ from helpers import finetune
 from helpers.checking import CORRECT, ERROR, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson06 as L
 from helpers.checks.common import reference_model
-from hostile import HOSTILE, REFERENCE_FREE, assert_verdict, forged
-
-def status(question, **answers):
-    return question.evaluate(answers).status
+from support import NESTED, REFERENCE_FREE, assert_verdict, forged, status
 
 
 def four_bit(compute=torch.float32, **overrides):
@@ -337,7 +334,7 @@ POSITIONS = {  # question -> how a hostile value v is placed among otherwise rig
 
 
 @REFERENCE_FREE
-@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("value", NESTED)
 @pytest.mark.parametrize("position", POSITIONS)
 def test_hostile_values_get_a_verdict(position, value):
     question = getattr(L, position.split("-")[0])
