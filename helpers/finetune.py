@@ -20,6 +20,8 @@ from importlib.resources import files
 
 import torch
 
+from . import chat
+
 DATA = files("helpers") / "data" / "lesson06_facts.jsonl"
 STEPS, BATCH, LR = 8, 4, 2e-3  # the lesson's run: 8 x 4 = one pass over the 32 pairs
 
@@ -31,8 +33,7 @@ def load_pairs() -> list[dict]:
 
 def encode(pair: dict, tokenizer) -> dict:
     """Token ids of prompt (with the chat template) + answer + end-of-turn; labels are -100 over the prompt."""
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": pair["prompt"]}],
-                                           add_generation_prompt=True, tokenize=False)
+    prompt = chat.inputs(tokenizer, pair["prompt"], tokenize=False)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(pair["response"] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
     return {"input_ids": prompt_ids + answer_ids, "labels": [-100] * len(prompt_ids) + answer_ids}
@@ -80,13 +81,7 @@ def train_adapter(model, examples: list[dict], pad_id: int, steps: int = STEPS, 
     return losses
 
 
-def ask(model, tokenizer, question: str, max_new_tokens: int = 12) -> str:
-    """The model's greedy answer to one chat question (the chat template of lesson 02)."""
-    enc = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                        return_tensors="pt").to(model.device)
-    with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+ask = chat.reply  # the model's greedy answer to one chat question (the chat template of lesson 02)
 
 
 def _words(text: str) -> set[str]:

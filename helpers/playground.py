@@ -24,6 +24,8 @@ from threading import Thread
 import ipywidgets as widgets
 import torch
 
+from . import chat as chat_template
+
 STRATEGIES = ("greedy", "sampling", "beam search")
 
 
@@ -70,8 +72,7 @@ def build_inputs(tokenizer, prompt: str, chat: bool = True):
     """Tokenize ``prompt`` as tensors: wrapped in the chat template (as one user message, with the
     assistant header added) when ``chat`` is true, as plain text otherwise."""
     if chat:
-        messages = [{"role": "user", "content": prompt}]
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        return chat_template.inputs(tokenizer, prompt)
     return tokenizer(prompt, return_tensors="pt")
 
 

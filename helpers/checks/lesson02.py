@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import torch
 
+from .. import chat
 from ..checking import Question, expect, numbered
 from .common import as_id_rows, as_mask_rows, reference_greedy, reference_model, reference_tokenizer
 
@@ -49,18 +50,10 @@ def _beam_rows(prompt: str, max_new_tokens: int, beams: int) -> tuple[tuple[int,
     return tuple(sorted(tuple(r) for r in out.tolist()))
 
 
-def _chat(question: str) -> list[dict]:
-    return [{"role": "user", "content": question}]
-
-
 @functools.lru_cache(maxsize=None)
 def _greedy_reply(question: str, max_new_tokens: int) -> str:
     """The reference model's greedy reply to ``question`` in the chat template, decoded."""
-    tok, ref = reference_tokenizer(), reference_model()
-    enc = tok.apply_chat_template(_chat(question), add_generation_prompt=True, return_tensors="pt")
-    with torch.no_grad():
-        out = ref.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return chat.reply(reference_model(), reference_tokenizer(), question, max_new_tokens)
 
 
 def _one_row(value, name: str) -> list[int]:
@@ -104,8 +97,8 @@ def _as_prompt_text(value, name: str) -> tuple[str, list[int] | None]:
 def _check_q2(chat_prompt):
     tok = reference_tokenizer()
     text, ids = _as_prompt_text(chat_prompt, "chat_prompt")
-    want = tok.apply_chat_template(_chat(Q2_QUESTION), tokenize=False, add_generation_prompt=True)
-    without_header = tok.apply_chat_template(_chat(Q2_QUESTION), tokenize=False)
+    want = chat.inputs(tok, Q2_QUESTION, tokenize=False)
+    without_header = tok.apply_chat_template(chat.turn(Q2_QUESTION), tokenize=False)
     expect("<|im_start|>" in text,
            "there are no chat markers (<|im_start|>...) in it: build it with "
            "tokenizer.apply_chat_template(messages, ...), not by tokenizing the question")
