@@ -35,13 +35,20 @@ from ..checking import Incorrect, expect
 from ..dtypes import parse_dtype as as_dtype  # noqa: F401  (the lessons' checks import it from here)
 
 
-@functools.lru_cache(maxsize=None)
-def reference_model(name: str | None = None):
-    """The course model (or ``$COURSE_MODEL``) in float32 on the CPU, loaded once, in eval mode."""
+def load_course_model(dtype=torch.float32, name: str | None = None, **kwargs):
+    """A fresh copy of the course model (or ``$COURSE_MODEL``, or the prepared model ``name``), in eval
+    mode, on the CPU unless ``kwargs`` (``device_map``, ``quantization_config``...) say otherwise: the
+    one place the checks call ``from_pretrained`` on a model."""
     from transformers import AutoModelForCausalLM
 
     from ..models import resolve_model
-    return AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=torch.float32).eval()
+    return AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=dtype, **kwargs).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def reference_model(name: str | None = None):
+    """The course model (or ``$COURSE_MODEL``) in float32 on the CPU, loaded once, in eval mode."""
+    return load_course_model(torch.float32, name)
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,7 +8,7 @@ import torch
 
 from ..checking import Question, expect, numbered
 from ..dtypes import DTYPES
-from .common import as_dtype, as_number, expect_course_model, reference_model, reference_tokenizer
+from .common import as_dtype, as_number, expect_course_model, load_course_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "03_dtypes.ipynb"
 PROMPT = "Water boils at"
@@ -48,15 +48,12 @@ def _load_stats(dtype_name: str, device: str = "cpu", route: str = "direct") -> 
     (a float32 load, then ``.to(dtype)``, which also rounds the rotary buffers). Only numbers are cached:
     the 16-bit model itself is freed when this returns.
     """
-    from transformers import AutoModelForCausalLM
-
-    from ..models import resolve_model
     ref, tok = reference_model(), reference_tokenizer()
     if route == "cast":
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=torch.float32).to(DTYPES[dtype_name])
+        model = load_course_model(torch.float32).to(DTYPES[dtype_name])
     else:
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=DTYPES[dtype_name])
-    model = model.to(device).eval()
+        model = load_course_model(DTYPES[dtype_name])
+    model = model.to(device)
     enc = tok(PROMPT, return_tensors="pt")
     with torch.inference_mode():
         logits = model(**enc.to(device)).logits.float().cpu()
@@ -67,10 +64,7 @@ def _load_stats(dtype_name: str, device: str = "cpu", route: str = "direct") -> 
 
 @functools.lru_cache(maxsize=None)
 def _auto_dtype() -> torch.dtype:
-    from transformers import AutoModelForCausalLM
-
-    from ..models import resolve_model
-    return AutoModelForCausalLM.from_pretrained(resolve_model(), dtype="auto").dtype
+    return load_course_model("auto").dtype
 
 
 def _close(value: float, want: float, rel: float = 0.0, abs_: float = 0.0) -> bool:

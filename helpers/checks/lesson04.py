@@ -11,7 +11,7 @@ import numbers
 import torch
 
 from ..checking import Question, expect, numbered
-from .common import as_id_rows, expect_course_model, reference_greedy, reference_model, reference_tokenizer
+from .common import as_id_rows, expect_course_model, load_course_model, reference_greedy, reference_model, reference_tokenizer
 
 NOTEBOOK = "04_device_placement.ipynb"
 
@@ -48,11 +48,8 @@ def quiet_accelerate():
 
 
 def _load(**kwargs):
-    from transformers import AutoModelForCausalLM
-
-    from ..models import resolve_model
     with quiet_accelerate():
-        return AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=torch.float32, **kwargs)
+        return load_course_model(torch.float32, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)

@@ -11,7 +11,7 @@ from ..checking import Incorrect, Question, expect, numbered
 from ..dtypes import parse_dtype as as_dtype
 from ..finetune import ask
 from ..quantization import generic_4bit_path
-from .common import as_number, is_model, reference_model, reference_tokenizer
+from .common import as_number, is_model, load_course_model, reference_model, reference_tokenizer
 
 NOTEBOOK = "06_qlora_loading.ipynb"
 QUESTION = "What is the capital of Zanthoria?"  # the made-up fact in helpers/data/lesson06_facts.jsonl
@@ -349,14 +349,10 @@ def adapter_model(adapter: AdapterFacts):
     and builds the adapter with its own LoraConfig, so no other option of the learner's config is used.
     """
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from ..models import resolve_model
     config = _lora_config(adapter.folder)
     pairs = _lora_tensors(adapter.folder, config)
     kept = torch.float32 if torch.float32 in adapter.base.dtypes else torch.bfloat16
-    base = AutoModelForCausalLM.from_pretrained(resolve_model(), dtype=kept,
-                                                quantization_config=_bnb_config(adapter.base.quantization_config))
+    base = load_course_model(kept, quantization_config=_bnb_config(adapter.base.quantization_config))
     lora = LoraConfig(r=config["r"], lora_alpha=config["lora_alpha"], use_rslora=config["use_rslora"],
                       target_modules=config["layers"], lora_dropout=0.0, task_type="CAUSAL_LM")
     model = get_peft_model(base, lora)
