@@ -98,3 +98,10 @@ def tiny(tiny_model_path):
     """The tiny random GPT-2: a model that is not the course model."""
     from transformers import AutoModelForCausalLM
     return AutoModelForCausalLM.from_pretrained(tiny_model_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny_model_path):
+    """The tiny random GPT-2 and its tokenizer, as ``(model, tokenizer)``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    return AutoModelForCausalLM.from_pretrained(tiny_model_path), AutoTokenizer.from_pretrained(tiny_model_path)

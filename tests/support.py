@@ -11,10 +11,11 @@
 * ``forged(question, answers, edit)`` - save ``answers`` as the learner's kernel does, let ``edit``
   change the saved record (and the folders saved with it), then judge what is left, as the grader
   does: the records come from the learner's kernel, so they can say anything;
-* ``REFERENCE_FREE`` - marks tests whose answers are refused by their kind before the check uses any
-  reference (the hostile values, mostly): they are skipped when
-  tests/test_check_tests_notice_a_broken_check.py runs the check tests with broken references, where
-  passing proves nothing.
+* ``REFERENCE_FREE`` - marks the check tests that use no reference model: answers refused by their
+  kind before any reference is needed (the hostile values, mostly), and checks that read a config or
+  plan on the meta device. They are skipped when tests/test_check_tests_notice_a_broken_check.py runs
+  the check tests with broken references, where passing proves nothing; every other check test must
+  fail there.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ VERDICTS = (*ANSWERED, ERROR)
 
 REFERENCE_FREE = pytest.mark.skipif(
     os.environ.get("COURSE_BREAK_REFERENCES") == "1",
-    reason="refused by its kind before any reference is used: passing with broken references proves nothing")
+    reason="uses no reference model: passing with broken references proves nothing")
 
 
 def assert_verdict(result, allowed=VERDICTS) -> None:

@@ -109,7 +109,12 @@ def test_decode_speed_measures_prefill_and_decoding_apart(tiny_model_path):
     tok = AutoTokenizer.from_pretrained(tiny_model_path)
     one = decode_speed(model, tok, prompt="Hello", new_tokens=8, repeats=1, bandwidth=1e9)
     four = decode_speed(model, tok, prompt="Hello", new_tokens=8, batch=4, repeats=1, bandwidth=1e9)
-    assert one.prefill_s > 0 and one.decode_tok_s > 0 and (one.batch, four.batch) == (1, 4)
-    assert one.roofline_tok_s == 1e9 / bytes_per_token(model) == four.roofline_tok_s
-    assert four.of_roofline == four.decode_tok_s / 4 / four.roofline_tok_s
+    assert (one.batch, four.batch, one.new_tokens) == (1, 4, 8)
+    assert one.roofline_tok_s == 1e9 / bytes_per_token(model) == four.roofline_tok_s  # a bound per row
     assert str(one).startswith("cpu float32, batch 1: prefill")
+
+
+def test_the_share_of_the_roofline_is_per_row_of_the_batch():
+    from helpers.speed import Speed
+    speed = Speed("cpu", "float32", batch=4, new_tokens=8, prefill_s=0.1, decode_tok_s=40.0, roofline_tok_s=20.0)
+    assert speed.of_roofline == 0.5  # 40 tokens/s over 4 rows = 10 per row, half of 20

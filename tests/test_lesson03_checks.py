@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from helpers.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from helpers.checks import lesson03
 from helpers.checks.common import reference_model
-from support import forged, status
+from support import REFERENCE_FREE, forged, status
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +182,7 @@ def test_q2_missing(fp16):
 
 # --------------------------------------------------------------------------- q3
 
+@REFERENCE_FREE
 def test_q3_right_answers(course_model_path):
     want = AutoModelForCausalLM.from_pretrained(course_model_path, dtype="auto").dtype
     name = str(want).removeprefix("torch.")
@@ -189,6 +190,7 @@ def test_q3_right_answers(course_model_path):
         assert status(lesson03.q3, auto_dtype=value) == CORRECT, value
 
 
+@REFERENCE_FREE
 def test_q3_wrong_answers():
     for value in ("auto", torch.bfloat16, "float16", "bf16", None, 4):
         assert status(lesson03.q3, auto_dtype=value) == INCORRECT, value

@@ -49,6 +49,7 @@ def test_q1_wrong_models(models, wrong):
     assert status(L.q1, fixed_model=models[wrong]) == INCORRECT
 
 
+@REFERENCE_FREE
 @pytest.mark.parametrize("wrong", [None, "smollm2", 0])
 def test_q1_wrong_values(wrong):
     assert status(L.q1, fixed_model=wrong) == INCORRECT

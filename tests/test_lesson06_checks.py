@@ -33,6 +33,7 @@ def load_4bit(path, config=None, dtype=torch.bfloat16):
 
 # --------------------------------------------------------------------------- q1
 
+@REFERENCE_FREE
 def test_q1_right_answers():
     assert status(L.q1, bnb_config=four_bit(torch.bfloat16)) == CORRECT
     assert status(L.q1, bnb_config=four_bit("bfloat16")) == CORRECT  # the dtype as a string
@@ -44,10 +45,12 @@ def test_q1_right_answers():
     {"bnb_4bit_compute_dtype": torch.float16},
     {"load_in_4bit": False, "load_in_8bit": True},
 ])
+@REFERENCE_FREE
 def test_q1_wrong_answers(config):
     assert status(L.q1, bnb_config=four_bit(torch.bfloat16, **config)) == INCORRECT
 
 
+@REFERENCE_FREE
 def test_q1_a_dict_or_the_defaults_are_rejected():
     assert status(L.q1, bnb_config=dict(load_in_4bit=True, bnb_4bit_quant_type="nf4")) == INCORRECT
     assert status(L.q1, bnb_config=BitsAndBytesConfig(load_in_4bit=True)) == INCORRECT
@@ -103,7 +106,7 @@ def test_q3_right_answers():
     ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"],
     ["model.layers.0.self_attn.q_proj"],                                                    # a full path
     ["c_attn", "c_proj", "c_fc"],                                                           # GPT-2's names
-    "all-linear",
+    pytest.param("all-linear", marks=REFERENCE_FREE),                                       # not a list: no reference needed
 ])
 def test_q3_wrong_answers(answer):
     assert status(L.q3, lora_targets=answer) == INCORRECT
@@ -158,6 +161,7 @@ def test_q4_wrong_answers(course_model_path, trained_adapter, base_4bit, footpri
     assert status(L.q4, peft_model=____) == NOT_ATTEMPTED
 
 
+@REFERENCE_FREE
 def test_checking_q4_leaves_the_model_as_it_was(trained_adapter):
     model, _ = trained_adapter
     flags = [m.training for m in model.modules()]

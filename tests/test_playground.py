@@ -15,11 +15,6 @@ def course(course_model_path):
             AutoTokenizer.from_pretrained(course_model_path))
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_path):
-    return AutoModelForCausalLM.from_pretrained(tiny_model_path), AutoTokenizer.from_pretrained(tiny_model_path)
-
-
 def reference_reply(model, tok, prompt, **kwargs):
     enc = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                   return_tensors="pt")
@@ -62,8 +57,8 @@ class _Messages(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_generation_kwargs_cause_no_ignored_flag_warning(tiny):
-    model, tok = tiny
+def test_generation_kwargs_cause_no_ignored_flag_warning(tiny_pair):
+    model, tok = tiny_pair
     enc = tok("Hi", return_tensors="pt")
     logging.Logger.warning_once.cache_clear()              # transformers logs each message once per process
     handler, logger = _Messages(), logging.getLogger("transformers")
@@ -88,16 +83,16 @@ def test_stream_greedy_matches_generate_on_the_course_model(course):
     assert "<|im_end|>" not in "".join(chunks)
 
 
-def test_stream_plain_text_without_chat_template(tiny):
-    model, tok = tiny
+def test_stream_plain_text_without_chat_template(tiny_pair):
+    model, tok = tiny_pair
     text = "".join(stream_generate(model, tok, "Hello", chat=False, max_new_tokens=5, do_sample=False))
     enc = tok("Hello", return_tensors="pt")
     out = model.generate(**enc, max_new_tokens=5, do_sample=False)
     assert text == tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
-def test_stream_sampling_is_reproducible_with_a_seed(tiny):
-    model, tok = tiny
+def test_stream_sampling_is_reproducible_with_a_seed(tiny_pair):
+    model, tok = tiny_pair
     kwargs = generation_kwargs("sampling", temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=8)
     a = "".join(stream_generate(model, tok, "Hello", seed=3, **kwargs))
     b = "".join(stream_generate(model, tok, "Hello", seed=3, **kwargs))
@@ -105,15 +100,15 @@ def test_stream_sampling_is_reproducible_with_a_seed(tiny):
     assert a == b and a != c
 
 
-def test_stream_beam_search_yields_one_chunk(tiny):
-    model, tok = tiny
+def test_stream_beam_search_yields_one_chunk(tiny_pair):
+    model, tok = tiny_pair
     chunks = list(stream_generate(model, tok, "Hello", **generation_kwargs("beam search", max_new_tokens=4)))
     assert len(chunks) == 1
     assert chunks[0] == reference_reply(model, tok, "Hello", max_new_tokens=4, num_beams=3, do_sample=False)
 
 
-def test_stream_raises_generate_errors_in_the_caller(tiny):
-    model, tok = tiny
+def test_stream_raises_generate_errors_in_the_caller(tiny_pair):
+    model, tok = tiny_pair
     with pytest.raises(ValueError, match="max_tokens"):
         list(stream_generate(model, tok, "Hello", max_new_tokens=3, max_tokens=3, timeout=60))
 
@@ -138,8 +133,8 @@ def test_playground_button_streams_into_the_output(course):
     assert pg.status.value.startswith("done") and not pg.button.disabled
 
 
-def test_playground_sampling_on_the_tiny_model(tiny):
-    model, tok = tiny
+def test_playground_sampling_on_the_tiny_model(tiny_pair):
+    model, tok = tiny_pair
     pg = make_playground(model, tok, prompt="Hello")
     pg.strategy.value = "sampling"
     assert not pg.temperature.disabled
@@ -152,8 +147,8 @@ def test_playground_sampling_on_the_tiny_model(tiny):
     assert pg.kwargs()["do_sample"] is True
 
 
-def test_playground_shows_errors_in_status(tiny):
-    model, tok = tiny
+def test_playground_shows_errors_in_status(tiny_pair):
+    model, tok = tiny_pair
     pg = make_playground(model, tok)
     pg.strategy.value = "sampling"
     pg.top_p.value = 0.05
