@@ -5,7 +5,9 @@ a check, a library or a model file, which the checking process would then load. 
 notebook has run, and before its answers are judged, :func:`changed_since` looks for files
 whose inode changed (``st_ctime``, which no process can set back) in what the checks load: the
 course's packages, the Python installation (site-packages and the standard library) and the
-course models. Bytecode caches (``__pycache__``) are not watched: the grader's worker and judge
+course models. On Windows ``st_ctime`` is the creation time, so there the modification time counts
+too (which a process can set back: the check is weaker there; docs/grading.md). A new hard link to a
+watched file changes its ``st_ctime`` on Linux and macOS, so it counts as a change. Bytecode caches (``__pycache__``) are not watched: the grader's worker and judge
 never read them (each starts with a new, empty ``-X pycache_prefix``; docs/grading.md).
 """
 
@@ -50,7 +52,8 @@ def changed_since(since: float, roots: list[Path] | None = None, limit: int = 5)
                         todo.append(e.path)
                     continue  # a folder changes when a file in it does: the file is what counts
                 try:
-                    if e.stat(follow_symlinks=False).st_ctime > since:
+                    st = e.stat(follow_symlinks=False)
+                    if max(st.st_ctime, st.st_mtime) > since:  # on Linux ctime >= mtime; on Windows ctime is creation
                         changed.append(e.path)
                 except OSError:
                     continue
