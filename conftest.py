@@ -63,6 +63,25 @@ if os.environ.get("COURSE_BREAK_REFERENCES") == "1":
     _break_references()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def course_models_untouched():
+    """No test may change the course's model files, not even their inode (a new hard link to one
+    does): the grader's tamper check (grading/integrity.py) watches exactly that, so a grader test
+    running beside such a test would stop its batch, and which tests run side by side is chance.
+    Tests that need a changed or linked model work on a private copy (tests/test_portability.py)."""
+    from helpers.models import models_dir
+
+    def inodes():
+        root = models_dir()
+        return {p: p.stat().st_ctime_ns for p in root.rglob("*") if p.is_file()} if root.is_dir() else {}
+
+    before = inodes()
+    yield
+    after = inodes()
+    changed = sorted(str(p) for p, ctime in before.items() if after.get(p, ctime) != ctime)
+    assert not changed, f"tests changed the course's model files (their inode): {changed[:5]}"
+
+
 @pytest.fixture(scope="session")
 def course_model_path():
     from helpers import resolve_model
