@@ -7,8 +7,9 @@ whose inode changed (``st_ctime``, which no process can set back) in what the ch
 course's packages, the Python installation (site-packages and the standard library) and the
 course models. On Windows ``st_ctime`` is the creation time, so there the modification time counts
 too (which a process can set back: the check is weaker there; docs/grading.md). A new hard link to a
-watched file changes its ``st_ctime`` on Linux and macOS, so it counts as a change. Bytecode caches (``__pycache__``) are not watched: the grader's worker and judge
-never read them (each starts with a new, empty ``-X pycache_prefix``; docs/grading.md).
+watched file changes its ``st_ctime`` on Linux and macOS, so it counts as a change. Bytecode
+caches (``__pycache__``) are not watched: the grader's worker and judge never read them (each
+starts with a new, empty ``-X pycache_prefix``; docs/grading.md).
 """
 
 from __future__ import annotations
